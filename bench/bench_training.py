@@ -1,0 +1,368 @@
+"""Training-speed benchmark: the old project's reference LoRA recipe vs. the notebook's recipe ("ours").
+
+Both recipes train the same LoRA adapter (r=8, alpha=16, dropout 0.05, q_proj+v_proj, same learning rate)
+on the SAME examples of the same model for the same number of epochs; only the recipe differs.
+
+  ref        the replaced project: "### Instruction/### Input/### Response" text, every example padded to
+             512 tokens, labels = input_ids on every token (loss on prompt and padding), batch 2 x grad-accum 4,
+             gradient checkpointing on, plain transformers Trainer + default_data_collator.
+             fp32 on a CPU; fp16 autocast on a GPU (the original's fp16=True).
+  ours       TRL SFTTrainer with the notebook's sft_config(): chat-template prompt/completion records, packed
+             best-fit-decreasing padding-free rows, answer-only loss, no gradient checkpointing.
+             Same precision as ref (fp32 on a CPU, fp16 autocast on a GPU).
+  ours-bf16  ours with bf16 autocast: on a CPU only where cpu_supports_bf16() (AMX / AVX-512 BF16), on a
+             GPU only where torch.cuda.is_bf16_supported(); otherwise reported as skipped with the reason.
+  ours-gc    ours + gradient checkpointing (optional; isolates the recompute cost).
+
+Every recipe runs in its own subprocess (the script re-invokes itself with --worker RECIPE), so peak memory
+(process peak RSS on a CPU, torch.cuda.max_memory_allocated on CUDA) is per recipe. Train time is measured
+with time.perf_counter() around trainer.train() only (no model load, no tokenization).
+
+Token counts come from a counting wrapper around each trainer's data collator, i.e. from the batches the
+model actually computed: computed tokens (incl. padding), real tokens (non-padding), loss tokens (labels
+!= -100). "content tokens" are the question+answer tokens of the processed examples without any template:
+the same number for both recipes, so content tokens/s compares the recipes on one denominator.
+
+Example:  python bench/bench_training.py --examples 48 --epochs 1 --out bench/sample.json
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = ROOT / "data" / "medical_flashcards_sample.json"
+SHARED_DATA = ROOT.parent / "shared" / "data" / "medical_meadow_wikidoc_patient_information.json"
+RECIPES = ("ref", "ours", "ours-bf16", "ours-gc")
+DEFAULT_RECIPES = "ref,ours,ours-bf16"
+REF_MAX_LENGTH = 512
+REF_BATCH, REF_ACCUM = 2, 4
+LORA = {"lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": ["q_proj", "v_proj"]}
+DEFAULT_INSTRUCTION = "Answer this question truthfully"
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+def load_notebook_lib():
+    """The notebook's `lib` cells as a module, built from the current nb/*.py sources (not a stale .ipynb)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tools"))
+    import nbload
+
+    try:
+        import build_notebook
+
+        with tempfile.NamedTemporaryFile("w", suffix=".ipynb", delete=False) as handle:
+            handle.write(build_notebook.build())
+        try:
+            return nbload.load_lib(handle.name)
+        finally:
+            os.unlink(handle.name)
+    except ImportError:  # no jupytext: fall back to the generated notebook
+        return nbload.load_lib()
+
+
+def peak_memory_mb(device):
+    """CUDA peak allocated on a GPU, this process's peak RSS on a CPU (MB)."""
+    import torch
+
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class CountingCollator:
+    """Wrap a data collator and count the tokens of every batch it produces (= every batch trained on)."""
+
+    def __init__(self, collator):
+        self.collator = collator
+        self.computed = self.real = self.loss = self.batches = 0
+
+    def __call__(self, features):
+        batch = self.collator(features)
+        ids = batch["input_ids"]
+        self.batches += 1
+        self.computed += int(ids.numel())
+        mask = batch.get("attention_mask")
+        self.real += int(mask.sum()) if mask is not None else int(ids.numel())
+        labels = batch.get("labels")
+        if labels is not None:
+            # the model shifts labels by one; count the positions that really enter the loss
+            self.loss += int((labels[..., 1:] != -100).sum())
+        return batch
+
+
+def select_examples(lib, data_path, n_examples, seed):
+    """The cleaned question/answer/instruction frame of the N examples every recipe trains on."""
+    raw = lib.read_table(data_path)
+    pairs = lib.map_columns(raw)
+    instruction = raw["instruction"] if "instruction" in raw.columns else DEFAULT_INSTRUCTION
+    pairs["instruction"] = instruction
+    clean, _ = lib.clean_pairs(pairs)
+    clean["instruction"] = clean["instruction"].map(lambda v: v if isinstance(v, str) and v.strip() else
+                                                    DEFAULT_INSTRUCTION)
+    return lib.draw_subset(clean, n_examples, seed), len(raw), len(clean)
+
+
+def reference_text(instruction, question, answer):
+    """The replaced project's Alpaca-style training text."""
+    return f"### Instruction:\n{instruction}\n\n### Input:\n{question}\n\n### Response:\n{answer}"
+
+
+def device_info():
+    """(device, precision of the equal-precision variants, bf16 available, reason if not)."""
+    import torch
+
+    if torch.cuda.is_available():
+        bf16 = torch.cuda.is_bf16_supported()
+        reason = "" if bf16 else f"{torch.cuda.get_device_name(0)} has no bf16 support"
+        return "cuda", "fp16", bf16, reason
+    return "cpu", "fp32", None, ""
+
+
+# ----------------------------------------------------------------------------------------------- worker
+def train_reference(lib, model, tokenizer, frame, args, device, precision, out_dir):
+    """Build the reference recipe's Trainer; return (trainer, counter, tokenization stats)."""
+    from datasets import Dataset
+    from transformers import Trainer, TrainingArguments, default_data_collator
+
+    texts = [reference_text(i, q, a) for i, q, a in zip(frame["instruction"], frame["question"], frame["answer"])]
+    full_lengths = [len(ids) for ids in tokenizer(texts)["input_ids"]]
+    enc = tokenizer(texts, padding="max_length", truncation=True, max_length=REF_MAX_LENGTH)
+    enc["labels"] = [list(ids) for ids in enc["input_ids"]]  # loss on EVERY token, padding and prompt included
+    dataset = Dataset.from_dict(dict(enc)).with_format("torch")
+    # what prepare_model_for_kbit_training did in the original: gradient checkpointing + input grads
+    model.gradient_checkpointing_enable()
+    model.enable_input_require_grads()
+    targs = TrainingArguments(
+        output_dir=str(out_dir), per_device_train_batch_size=REF_BATCH, gradient_accumulation_steps=REF_ACCUM,
+        learning_rate=args.learning_rate, num_train_epochs=args.epochs, max_steps=args.max_steps or -1,
+        fp16=precision == "fp16", bf16=False, logging_steps=1, save_strategy="no", eval_strategy="no",
+        report_to="none", seed=args.seed, data_seed=args.seed, disable_tqdm=True, dataloader_num_workers=0)
+    counter = CountingCollator(default_data_collator)
+    trainer = Trainer(model=model, args=targs, train_dataset=dataset, data_collator=counter)
+    stats = {"truncated_examples": sum(n > REF_MAX_LENGTH for n in full_lengths),
+             "max_length": REF_MAX_LENGTH, "rows": len(dataset)}
+    return trainer, counter, stats
+
+
+def train_ours(lib, model, tokenizer, frame, args, device, precision, gradient_checkpointing, out_dir):
+    """Build our recipe's SFTTrainer from the notebook's sft_config(); return (trainer, counter, stats)."""
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    params = {**lib.PARAM_DEFAULTS, "PROFILE": args.profile, "SEED": args.seed}
+    settings = lib.build_run_settings(params, lib.detect_device())
+    settings.update(bf16=precision == "bf16", fp16=precision == "fp16")
+    config = lib.sft_config(settings, out_dir, args.learning_rate, max_steps=args.max_steps or -1,
+                            epochs=args.epochs, logging_steps=1)
+    if gradient_checkpointing:
+        config.gradient_checkpointing = True
+    dataset = Dataset.from_list(lib.to_prompt_completion(frame))
+    trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
+    counter = CountingCollator(trainer.data_collator)
+    trainer.data_collator = counter
+    packed = trainer.train_dataset
+    stats = {"max_length": settings["max_length"], "rows": len(packed), "grad_accum": settings["grad_accum"],
+             "profile": settings["profile"]}
+    return trainer, counter, stats
+
+
+def run_worker(args):
+    """Train one recipe and print/write its measurements as JSON."""
+    import torch
+    from peft import get_peft_model
+    from transformers import set_seed
+    from transformers.utils import logging as hf_logging
+
+    warnings.filterwarnings("ignore")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    hf_logging.set_verbosity_error()
+    device, equal_precision, bf16_ok, bf16_reason = device_info()
+    lib = load_notebook_lib()
+    recipe = args.worker
+    precision = equal_precision
+    if recipe == "ours-bf16":
+        if device == "cpu":
+            bf16_ok = lib.cpu_supports_bf16()
+            bf16_reason = "" if bf16_ok else "this CPU has no native bf16 (no avx512_bf16 / amx_bf16 in /proc/cpuinfo)"
+        if not bf16_ok:
+            return {"recipe": recipe, "skipped": True, "reason": bf16_reason}
+        precision = "bf16"
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    frame, n_raw, n_clean = select_examples(lib, args.data, args.examples, args.seed)
+    model_path = args.model or str(lib.embedded_model_dir())
+    model, tokenizer = lib.load_model_and_tokenizer(model_path, device, "float32")
+    content_per_example = [len(q) + len(a) for q, a in zip(
+        tokenizer(list(frame["question"]), add_special_tokens=False)["input_ids"],
+        tokenizer(list(frame["answer"]), add_special_tokens=False)["input_ids"])]
+    set_seed(args.seed)
+    model = get_peft_model(model, lib.lora_config(LORA))
+    with tempfile.TemporaryDirectory() as out_dir:
+        if recipe == "ref":
+            trainer, counter, stats = train_reference(lib, model, tokenizer, frame, args, device, precision, out_dir)
+        else:
+            trainer, counter, stats = train_ours(lib, model, tokenizer, frame, args, device, precision,
+                                                 recipe == "ours-gc", out_dir)
+        start = time.perf_counter()
+        trainer.train()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+    epochs_done = float(trainer.state.epoch or 0.0)
+    logs = [entry for entry in trainer.state.log_history if "loss" in entry]
+    content_tokens = sum(content_per_example) * epochs_done  # same examples → same number for every recipe
+    result = {
+        "recipe": recipe, "skipped": False, "device": device, "precision": precision,
+        "gradient_checkpointing": recipe in {"ref", "ours-gc"},
+        "examples": len(frame), "raw_rows": n_raw, "clean_rows": n_clean,
+        "epochs_done": epochs_done, "optimizer_steps": trainer.state.global_step, "batches": counter.batches,
+        "train_seconds": seconds, "seconds_per_epoch": seconds / epochs_done if epochs_done else math.nan,
+        "computed_tokens": counter.computed, "real_tokens": counter.real, "loss_tokens": counter.loss,
+        "content_tokens": content_tokens,
+        "real_fraction": counter.real / counter.computed if counter.computed else math.nan,
+        "computed_tokens_per_s": counter.computed / seconds, "real_tokens_per_s": counter.real / seconds,
+        "content_tokens_per_s": content_tokens / seconds, "examples_per_s": len(frame) * epochs_done / seconds,
+        "first_loss": logs[0]["loss"] if logs else None, "last_loss": logs[-1]["loss"] if logs else None,
+        "peak_memory_mb": peak_memory_mb(device), "torch_threads": torch.get_num_threads(), **stats,
+    }
+    return result
+
+
+# ----------------------------------------------------------------------------------------------- driver
+def run_recipe_subprocess(recipe, args):
+    """Run one recipe in a fresh Python process; return its result dict."""
+    with tempfile.NamedTemporaryFile("r", suffix=".json", delete=False) as handle:
+        result_path = handle.name
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", recipe, "--worker-out", result_path,
+               "--data", str(args.data), "--examples", str(args.examples), "--epochs", str(args.epochs),
+               "--learning-rate", str(args.learning_rate), "--seed", str(args.seed), "--profile", args.profile, "--threads", str(args.threads)]
+    if args.max_steps:
+        command += ["--max-steps", str(args.max_steps)]
+    if args.model:
+        command += ["--model", str(args.model)]
+    print(f"--- {recipe}: running in a subprocess ...", flush=True)
+    try:
+        proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode != 0:
+            tail = (proc.stdout + proc.stderr)[-3000:]
+            return {"recipe": recipe, "skipped": True, "reason": f"worker failed (exit {proc.returncode}):\n{tail}"}
+        return json.loads(Path(result_path).read_text())
+    finally:
+        os.unlink(result_path)
+
+
+def fmt(value, digits=1):
+    """Format a number for the table."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}"
+
+
+def print_report(results):
+    """Print one line per recipe and the speed ratios against the reference."""
+    ref = next((r for r in results if r["recipe"] == "ref" and not r["skipped"]), None)
+    header = ("recipe", "precision", "ckpt", "s/epoch", "real tok/s", "computed tok/s", "content tok/s",
+              "real frac", "computed tok", "real tok", "loss tok", "peak MB", "loss first→last", "ref s / s")
+    rows = []
+    for r in results:
+        if r["skipped"]:
+            print(f"{r['recipe']}: SKIPPED — {r['reason']}")
+            continue
+        ratio = ref["seconds_per_epoch"] / r["seconds_per_epoch"] if ref else math.nan
+        rows.append((r["recipe"], r["precision"], "on" if r["gradient_checkpointing"] else "off",
+                     fmt(r["seconds_per_epoch"]), fmt(r["real_tokens_per_s"]), fmt(r["computed_tokens_per_s"]),
+                     fmt(r["content_tokens_per_s"]), fmt(r["real_fraction"], 3), fmt(r["computed_tokens"]),
+                     fmt(r["real_tokens"]), fmt(r["loss_tokens"]), fmt(r["peak_memory_mb"], 0),
+                     f"{fmt(r['first_loss'], 3)}→{fmt(r['last_loss'], 3)}", fmt(ratio, 2) + "x"))
+    if not rows:
+        return
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    for r in results:
+        if not r["skipped"]:
+            extra = ", ".join(f"{k}={r[k]}" for k in ("examples", "epochs_done", "optimizer_steps", "batches",
+                                                       "rows", "max_length", "train_seconds") if k in r)
+            print(f"  {r['recipe']}: {extra}" + (f", truncated_examples={r['truncated_examples']}"
+                                                 if "truncated_examples" in r else ""))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help=f"Medical Meadow .json/.jsonl/.csv (default: the project sample {DEFAULT_DATA.name})")
+    parser.add_argument("--examples", type=int, default=48, help="examples drawn (same for every recipe; default 48)")
+    parser.add_argument("--epochs", type=float, default=1.0, help="training epochs (default 1)")
+    parser.add_argument("--max-steps", type=int, default=0, help="cap optimizer steps (0 = no cap); s/epoch is "
+                        "then extrapolated from the fraction of the epoch done")
+    parser.add_argument("--model", default=None, help="model folder or hub id (default: the embedded SmolLM2-135M)")
+    parser.add_argument("--learning-rate", type=float, default=2e-4, help="same for every recipe (default 2e-4)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--profile", default="auto", help="notebook profile for ours' max_length/grad_accum "
+                        "(auto = gpu on CUDA, cpu otherwise)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads per worker (0 = torch's default); "
+                        "1 avoids OpenMP slowdowns when other jobs share the cores")
+    parser.add_argument("--recipes", default=DEFAULT_RECIPES, help=f"comma list from {','.join(RECIPES)} "
+                        f"(default {DEFAULT_RECIPES})")
+    parser.add_argument("--out", type=Path, default=None, help="write all results to this JSON file")
+    parser.add_argument("--worker", choices=RECIPES, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    unknown = [r for r in args.recipes.split(",") if r not in RECIPES]
+    if unknown:
+        parser.error(f"unknown recipe(s) {unknown}; choose from {RECIPES}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker:
+        result = run_worker(args)
+        args.worker_out.write_text(json.dumps(result, indent=2) + "\n")
+        return 0
+    if not args.data.is_file():
+        print(f"Data file not found: {args.data} — nothing to benchmark (skipped).")
+        return 0
+    load = os.getloadavg()
+    print(f"data={args.data} examples={args.examples} epochs={args.epochs} max_steps={args.max_steps or None} "
+          f"threads={args.threads or 'default'} "
+          f"cpu={platform.processor() or platform.machine()} cores={os.cpu_count()} "
+          f"loadavg_before={load[0]:.2f},{load[1]:.2f},{load[2]:.2f}", flush=True)
+    results = []
+    for recipe in args.recipes.split(","):
+        result = run_recipe_subprocess(recipe, args)
+        results.append(result)
+        if result["skipped"]:
+            print(f"{recipe}: SKIPPED — {result['reason']}", flush=True)
+        else:
+            print(f"{recipe}: {result['seconds_per_epoch']:.1f} s/epoch, {result['real_tokens_per_s']:.0f} real tok/s, "
+                  f"{result['computed_tokens_per_s']:.0f} computed tok/s, real fraction {result['real_fraction']:.3f}, "
+                  f"peak {result['peak_memory_mb']:.0f} MB", flush=True)
+    load_after = os.getloadavg()
+    print(f"loadavg_after={load_after[0]:.2f},{load_after[1]:.2f},{load_after[2]:.2f}")
+    print_report(results)
+    if args.out:
+        record = {"argv": sys.argv, "data": str(args.data), "examples": args.examples, "epochs": args.epochs,
+                  "max_steps": args.max_steps, "threads": args.threads, "loadavg_before": load, "loadavg_after": load_after,
+                  "results": results}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(record, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+# %% [markdown]
+# # 1. Project definition & domain justification
+#
+# **Problem.** Students and patients ask short factual medical questions — *what causes X, how is Y
+# treated, what does drug Z do*. General-purpose small chat models answer them fluently but vaguely,
+# verbosely, and often wrongly. We ask: **how much does a small, cheap LoRA fine-tune on medical
+# flashcards improve a small open model's answers**, measured on questions it never saw?
+#
+# **Why this domain.** Medical Q&A has a large public corpus of short, well-formed question/answer pairs
+# (the [Medical Meadow](https://github.com/kbressem/medAlpaca) flashcards, written from medical-school
+# study material), a clear notion of a reference answer, and a real cost of mistakes — which makes it a
+# good place to practise *honest* evaluation.
+#
+# **Approach.** Parameter-efficient fine-tuning (LoRA) of a 1.1B chat model (TinyLlama on a T4; the 135M
+# SmolLM2 on a CPU), trained with TRL's `SFTTrainer` on the model's own chat template with the loss on the
+# answer only, examples packed without padding. Six LoRA configurations are really trained and compared
+# before the final run; the base and fine-tuned models are then compared on a held-out test split with
+# BLEU, ROUGE and answer-only perplexity, with bootstrap confidence intervals.
+#
+# **Ethics and limits.**
+# - This is a learning exercise, **not a medical device**. Outputs can be wrong, outdated or dangerous
+#   when applied to a real person; the UI says so and points to emergency services for red-flag symptoms.
+# - Flashcards teach exam-style facts, not clinical judgement: no patient context, no uncertainty, no
+#   follow-up questions. Overlap metrics (BLEU/ROUGE) reward wording close to the reference, not truth.
+# - The data reflect their sources' biases (English, textbook populations). Don't enter personal health data.

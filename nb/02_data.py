@@ -1,0 +1,240 @@
+# %% [markdown]
+# # 2. Data pipeline
+#
+# **What:** load the Medical Meadow flashcards (or a local file via `DATASET`, or — without internet —
+# the project's small embedded sample), map the columns to `question`/`answer`, clean, de-duplicate,
+# draw a `MAX_EXAMPLES` subset with `SEED`, and split 85/10/5 into train/val/test.
+#
+# **Why this way:** duplicates are removed on a *normalised* question (case, whitespace and punctuation
+# ignored) **before** splitting, so no test question has a twin in the training data — otherwise the
+# evaluation would partly measure memorisation. Every cleaning step reports how many rows it dropped.
+
+# %% tags=["lib"]
+import re
+import string
+
+ACCEPTED_SCHEMAS = (("instruction", "input", "output"), ("question", "answer"))
+SPLIT_FRACTIONS = {"train": 0.85, "val": 0.10, "test": 0.05}
+
+
+def embedded_data_path():
+    """Path of the project's embedded demo sample (next to the notebook, or in the package data)."""
+    for base in (Path.cwd(), Path.cwd().parent, Path(os.environ.get("MEDLLM_HOME", "."))):
+        if (base / "data" / EMBEDDED_DATA).exists():
+            return base / "data" / EMBEDDED_DATA
+    raise FileNotFoundError(f"The embedded sample data/{EMBEDDED_DATA} was not found next to the notebook; "
+                            "set DATASET to a local .json/.jsonl/.csv file.")
+
+
+def read_table(path):
+    """Read a .json (list or lines), .jsonl or .csv file into a DataFrame, naming the path on failure."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"DATASET file not found: {path} — give a path to a .json, .jsonl or .csv file.")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return pd.read_csv(path, dtype=object, keep_default_na=False)
+    if suffix == ".jsonl":
+        return pd.read_json(path, lines=True, dtype=object)
+    if suffix == ".json":
+        text = path.read_text(encoding="utf-8")
+        try:
+            return pd.DataFrame(json.loads(text))
+        except json.JSONDecodeError:
+            return pd.read_json(path, lines=True, dtype=object)
+    raise ValueError(f"Unsupported DATASET file type {suffix!r} ({path}): use .json, .jsonl or .csv.")
+
+
+def map_columns(df):
+    """Map a Medical Meadow (instruction/input/output) or question/answer table to question/answer."""
+    columns = set(df.columns)
+    if {"input", "output"} <= columns:
+        return pd.DataFrame({"question": df["input"], "answer": df["output"]})
+    if {"question", "answer"} <= columns:
+        return pd.DataFrame({"question": df["question"], "answer": df["answer"]})
+    accepted = " or ".join("/".join(schema) for schema in ACCEPTED_SCHEMAS)
+    raise ValueError(f"The dataset has no usable columns: found {sorted(map(str, columns))}; expected {accepted}.")
+
+
+def normalize_text(value):
+    """Collapse runs of whitespace and strip the ends."""
+    return re.sub(r"\s+", " ", value).strip()
+
+
+def question_key(question):
+    """Normalised form of a question for near-duplicate detection (case, spaces, punctuation ignored)."""
+    return re.sub(r"\s+", " ", question.lower().translate(str.maketrans("", "", string.punctuation))).strip()
+
+
+def clean_pairs(df):
+    """Drop non-text, empty, exact-duplicate and same-question rows; return (clean frame, rows dropped per step)."""
+    dropped = {}
+    is_text = df["question"].map(lambda v: isinstance(v, str)) & df["answer"].map(lambda v: isinstance(v, str))
+    dropped["non_text"] = int((~is_text).sum())
+    df = df[is_text].copy()
+    df["question"] = df["question"].map(normalize_text)
+    df["answer"] = df["answer"].map(normalize_text)
+    empty = (df["question"] == "") | (df["answer"] == "")
+    dropped["empty"] = int(empty.sum())
+    df = df[~empty]
+    exact = df.duplicated(["question", "answer"])
+    dropped["exact_duplicates"] = int(exact.sum())
+    df = df[~exact]
+    near = df["question"].map(question_key).duplicated()
+    dropped["near_duplicate_questions"] = int(near.sum())
+    df = df[~near]
+    return df.reset_index(drop=True), dropped
+
+
+def draw_subset(df, max_examples, seed):
+    """Draw at most max_examples rows at random with a fixed seed."""
+    if len(df) <= max_examples:
+        return df.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    return df.sample(n=max_examples, random_state=seed).reset_index(drop=True)
+
+
+def split_frame(df, seed, fractions=None):
+    """Shuffle and split into train/val/test by fractions (85/10/5 by default), each non-empty."""
+    fractions = fractions or SPLIT_FRACTIONS
+    if len(df) < 3:
+        raise ValueError(f"Need at least 3 clean examples to split into train/val/test; got {len(df)}.")
+    shuffled = df.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    n_test = max(1, round(len(df) * fractions["test"]))
+    n_val = max(1, round(len(df) * fractions["val"]))
+    return {"train": shuffled.iloc[n_test + n_val:].reset_index(drop=True),
+            "val": shuffled.iloc[n_test:n_test + n_val].reset_index(drop=True),
+            "test": shuffled.iloc[:n_test].reset_index(drop=True)}
+
+
+def load_dataset_frame(dataset, online):
+    """Return (raw frame, source, name) from a local file, the hub, or the embedded sample."""
+    if dataset is not None:
+        return read_table(dataset), "local", str(dataset)
+    if online:
+        try:
+            from datasets import load_dataset
+            return load_dataset(HUB_DATASET, split="train").to_pandas(), "hub", HUB_DATASET
+        except Exception as error:  # noqa: BLE001 - any hub failure falls back to the embedded sample
+            announce(f"Could not load {HUB_DATASET} from the hub ({type(error).__name__}).")
+    path = embedded_data_path()
+    announce(f"Using the embedded demo sample {path.name} ({HUB_DATASET} is unreachable). "
+             "It is a small project-written sample for trying the pipeline, not medical advice.")
+    return read_table(path), "embedded", str(path)
+
+
+def length_table(splits, tokenizer):
+    """Per-split character and token lengths of questions and answers, one row per example."""
+    rows = []
+    for split, frame in splits.items():
+        for field in ("question", "answer"):
+            tokens = tokenizer(list(frame[field]), add_special_tokens=False)["input_ids"]
+            rows += [{"split": split, "field": field, "characters": len(text), "tokens": len(ids)}
+                     for text, ids in zip(frame[field], tokens)]
+    return pd.DataFrame(rows)
+
+
+def data_statistics(lengths, dropped, n_raw):
+    """Summary table: length statistics per split/field plus rows dropped by each cleaning step."""
+    stats = (lengths.groupby(["split", "field"])[["characters", "tokens"]]
+             .agg(["count", "mean", "median", "min", "max"]).round(1))
+    stats.columns = [f"{measure}_{stat}" for measure, stat in stats.columns]
+    stats = stats.reset_index()
+    stats.insert(0, "kind", "length")
+    cleaning = pd.DataFrame([{"kind": "cleaning", "split": "all", "field": step, "characters_count": count}
+                             for step, count in {"raw_rows": n_raw, **{f"dropped_{k}": v for k, v in dropped.items()}}.items()])
+    return pd.concat([stats, cleaning], ignore_index=True)
+
+
+def plot_lengths(lengths, path):
+    """Histograms of question and answer lengths in characters and tokens; saved to path."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 6.5))
+    for row, measure in enumerate(("characters", "tokens")):
+        for col, field in enumerate(("question", "answer")):
+            ax = axes[row, col]
+            subset = lengths[lengths["field"] == field]
+            ax.hist(subset[measure], bins=40, color="tab:blue" if field == "question" else "tab:green", alpha=0.8)
+            ax.axvline(subset[measure].median(), color="black", linestyle="--", linewidth=1,
+                       label=f"median {subset[measure].median():.0f}")
+            ax.set_title(f"{field.capitalize()} length ({measure})")
+            ax.set_xlabel(measure)
+            ax.legend()
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return fig
+
+# %% [markdown]
+# Load and map the columns. A file without usable columns stops here with a message that lists the
+# columns found and the ones accepted.
+
+# %%
+raw_df, DATA_SOURCE, DATA_NAME = load_dataset_frame(S["dataset"], ONLINE)
+update_run_config(OUT, dataset=DATA_NAME, dataset_source=DATA_SOURCE)
+pairs = map_columns(raw_df)
+print(f"{len(raw_df):,} raw rows from {DATA_NAME} ({DATA_SOURCE})")
+pairs.head(3)
+
+# %% [markdown]
+# Clean, de-duplicate, draw the subset and split. The table shows what each step removed.
+
+# %%
+clean_df, dropped = clean_pairs(pairs)
+subset = draw_subset(clean_df, S["max_examples"], S["seed"])
+splits = split_frame(subset, S["seed"])
+split_summary = pd.DataFrame({"split": list(splits), "examples": [len(f) for f in splits.values()]})
+(OUT / "metrics").mkdir(parents=True, exist_ok=True)
+split_summary.to_csv(OUT / "metrics" / "split_summary.csv", index=False)
+print("Rows dropped by each cleaning step:", dropped)
+print(f"{len(clean_df):,} clean pairs → subset of {len(subset):,}")
+split_summary
+
+# %% [markdown]
+# Statistics and length distributions. Token counts use the model's own tokenizer: they decide the
+# packing block size and how long training takes.
+
+# %%
+lengths = length_table(splits, tokenizer)
+stats = data_statistics(lengths, dropped, len(raw_df))
+stats.to_csv(OUT / "metrics" / "data_statistics.csv", index=False)
+plot_lengths(lengths, OUT / "visualizations" / "data_lengths.png")
+stats[stats["kind"] == "length"]
+
+# %% [markdown]
+# ### The training format
+#
+# Each pair becomes a *conversational prompt/completion* record: the prompt is the system prompt plus the
+# question, the completion is the assistant's answer. TRL renders both with the model's **own chat
+# template** — the same rendering the evaluation and the chat UI use — and computes the loss on the
+# completion tokens only, so the model learns to answer, not to repeat questions.
+
+# %% tags=["lib"]
+def build_messages(question, history=None):
+    """Chat messages for a question: the system prompt, earlier turns, then the user's question."""
+    return [{"role": "system", "content": SYSTEM_PROMPT}, *(history or []), {"role": "user", "content": question}]
+
+
+def to_prompt_completion(frame):
+    """Conversational prompt/completion records (TRL's format) from a question/answer frame."""
+    return [{"prompt": build_messages(q), "completion": [{"role": "assistant", "content": a}]}
+            for q, a in zip(frame["question"], frame["answer"])]
+
+
+def encode_for_loss(tokenizer, question, answer):
+    """Token ids of prompt + answer, and labels that are -100 on the prompt (answer-only loss), as TRL builds them."""
+    prompt = build_messages(question)
+    prompt_ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=False)
+    full_ids = tokenizer.apply_chat_template(prompt + [{"role": "assistant", "content": answer}],
+                                             tokenize=True, return_dict=False)
+    if list(full_ids[:len(prompt_ids)]) != list(prompt_ids):
+        raise ValueError("The chat template renders the prompt differently inside the full conversation.")
+    labels = [-100] * len(prompt_ids) + list(full_ids[len(prompt_ids):])
+    return {"input_ids": list(full_ids), "labels": labels}
+
+
+# %%
+train_records = to_prompt_completion(splits["train"])
+example = encode_for_loss(tokenizer, splits["train"]["question"][0], splits["train"]["answer"][0])
+print(tokenizer.decode(example["input_ids"]))
+print(f"{sum(l != -100 for l in example['labels'])} of {len(example['input_ids'])} tokens carry the loss")

@@ -1,0 +1,342 @@
+# %% [markdown]
+# # 5. Evaluation: BLEU, ROUGE-1/2/L, perplexity; base vs fine-tuned side by side
+#
+# **What:** the base model and the fine-tuned model answer the same held-out test questions with the
+# **same prompt** (system prompt + question, the model's own chat template, exactly as in training) and
+# **greedy decoding**, so the only difference between the two columns is the LoRA adapter. The base model
+# is the fine-tuned model with its adapter switched off: no second copy is loaded.
+#
+# - **BLEU** (sacreBLEU's corpus BLEU ÷ 100) and **ROUGE-1/2/L** (F-measure with stemming, averaged over
+#   examples) compare the generated answers with the reference answers of the first `EVAL_EXAMPLES` test
+#   questions.
+# - **Perplexity** = exp(mean negative log-likelihood of the *reference* answer tokens given the prompt,
+#   prompt tokens excluded), over **all** test examples, computed the same way for both models.
+# - **Uncertainty:** a paired bootstrap (1,000 resamples of the test questions) gives a 95% confidence
+#   interval for the difference fine-tuned − base in BLEU and ROUGE-L; the win/tie/loss rate counts the
+#   questions where the fine-tuned answer has the higher ROUGE-L.
+#
+# **Why be careful:** BLEU and ROUGE reward *wording* close to the reference, not medical truth. A short
+# answer in the reference's style can score well and be wrong; a correct answer phrased differently
+# scores poorly. Read the side-by-side answers below before trusting any number.
+
+# %% tags=["lib"]
+import sacrebleu
+from rouge_score import rouge_scorer
+from sacrebleu.metrics import BLEU
+from tqdm.auto import tqdm
+
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+OVERLAP_METRICS = ("bleu",) + ROUGE_TYPES
+METRIC_LABELS = {"bleu": "BLEU", "rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L"}
+PREDICTION_COLUMNS = ["question", "reference", "base_answer", "fine_tuned_answer",
+                      "base_rougeL", "fine_tuned_rougeL", "base_bleu", "fine_tuned_bleu",
+                      "base_rouge1", "fine_tuned_rouge1", "base_rouge2", "fine_tuned_rouge2",
+                      "base_words", "fine_tuned_words", "reference_words"]
+TIE_EPSILON = 1e-9  # per-example ROUGE-L differences smaller than this count as ties
+DEMO_QUESTIONS = [
+    "What is the first-line medication for type 2 diabetes?",
+    "What are the typical symptoms of appendicitis?",
+    "How does aspirin work?",
+    "How is strep throat treated?",
+    "What is hypertension?",
+]
+
+
+def generate_answers(model, tokenizer, questions, max_new_tokens, batch_size, desc="generating"):
+    """Greedy answers to questions with the training chat prompt, batched by length, in input order."""
+    questions = list(questions)
+    prompts = [tokenizer.apply_chat_template(build_messages(q), add_generation_prompt=True, tokenize=True,
+                                             return_dict=False) for q in questions]
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))  # longest first: memory peaks early
+    device = next(model.parameters()).device
+    answers = [None] * len(prompts)
+    padding_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    model.eval()
+    try:
+        for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch"):
+            batch = order[start:start + batch_size]
+            encoded = tokenizer.pad({"input_ids": [list(prompts[i]) for i in batch]}, padding=True, return_tensors="pt")
+            with torch.no_grad():
+                output = model.generate(input_ids=encoded["input_ids"].to(device),
+                                        attention_mask=encoded["attention_mask"].to(device),
+                                        max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
+                                        pad_token_id=tokenizer.pad_token_id)
+            new_tokens = output[:, encoded["input_ids"].shape[1]:]
+            for i, text in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
+                answers[i] = text.strip()
+    finally:
+        tokenizer.padding_side = padding_side
+    return answers
+
+
+def answer_with_both(model, tokenizer, questions, max_new_tokens, batch_size):
+    """Answers of the base model (adapter disabled) and the fine-tuned model, as a frame."""
+    questions = list(questions)
+    with model.disable_adapter():
+        base = generate_answers(model, tokenizer, questions, max_new_tokens, batch_size, desc="base model")
+    tuned = generate_answers(model, tokenizer, questions, max_new_tokens, batch_size, desc="fine-tuned model")
+    return pd.DataFrame({"question": questions, "base_answer": base, "fine_tuned_answer": tuned})
+
+
+def perplexity(nll, n_tokens):
+    """Perplexity from a summed negative log-likelihood over n_tokens tokens: exp(nll / n_tokens)."""
+    return math.exp(nll / n_tokens)
+
+
+def model_perplexities(model, tokenizer, frame, batch_size):
+    """Answer-only perplexity of the base (adapter disabled) and fine-tuned model on a question/answer frame."""
+    with model.disable_adapter():
+        base = perplexity(*answer_nll(model, tokenizer, frame, batch_size))
+    return {"base": base, "fine_tuned": perplexity(*answer_nll(model, tokenizer, frame, batch_size))}
+
+
+def unit_score(score):
+    """A sacreBLEU 0-100 score as a float in [0, 1] (clipping float round-off such as 100.00000000000004)."""
+    return min(1.0, max(0.0, float(score) / 100))
+
+
+def corpus_bleu(predictions, references):
+    """SacreBLEU corpus BLEU of predictions against one reference each, in [0, 1]."""
+    return unit_score(sacrebleu.corpus_bleu(list(predictions), [list(references)]).score)
+
+
+def sentence_bleus(predictions, references):
+    """SacreBLEU sentence BLEU of each prediction against its reference, in [0, 1]."""
+    return [unit_score(sacrebleu.sentence_bleu(p, [r]).score) for p, r in zip(predictions, references)]
+
+
+def bleu_statistics(predictions, references):
+    """Per-example BLEU sufficient statistics (sys_len, ref_len, 4 n-gram matches, 4 n-gram totals) as an array."""
+    metric = BLEU()
+    rows = []
+    for p, r in zip(predictions, references):
+        score = metric.corpus_score([p], [[r]])
+        rows.append([score.sys_len, score.ref_len, *score.counts, *score.totals])
+    return np.array(rows, dtype=np.int64).reshape(-1, 10)
+
+
+def bleu_from_statistics(stats):
+    """Corpus BLEU in [0, 1] from per-example sufficient statistics (equals corpus_bleu on the same examples)."""
+    total = stats.sum(axis=0)
+    score = BLEU.compute_bleu(total[2:6].tolist(), total[6:10].tolist(), int(total[0]), int(total[1]),
+                              smooth_method="exp")
+    return unit_score(score.score)
+
+
+def rouge_f_scores(predictions, references):
+    """Per-example ROUGE-1/2/L F-measures (rouge-score with stemming), as a dict of lists."""
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+    scores = [scorer.score(r, p) for p, r in zip(predictions, references)]
+    return {name: [float(s[name].fmeasure) for s in scores] for name in ROUGE_TYPES}
+
+
+def word_count(text):
+    """Number of whitespace-separated words in a text."""
+    return len(str(text).split())
+
+
+def example_scores(frame):
+    """Per-example ROUGE-1/2/L, sentence BLEU and word counts of base and fine-tuned answers vs the reference."""
+    scored = frame[["question", "reference", "base_answer", "fine_tuned_answer"]].copy()
+    for side in ("base", "fine_tuned"):
+        predictions = list(scored[f"{side}_answer"])
+        rouge = rouge_f_scores(predictions, scored["reference"])
+        scored[f"{side}_rougeL"] = rouge["rougeL"]
+        scored[f"{side}_bleu"] = sentence_bleus(predictions, scored["reference"])
+        scored[f"{side}_rouge1"] = rouge["rouge1"]
+        scored[f"{side}_rouge2"] = rouge["rouge2"]
+    for column in ("base_answer", "fine_tuned_answer", "reference"):
+        scored[column.replace("_answer", "") + "_words"] = scored[column].map(word_count)
+    return scored[PREDICTION_COLUMNS]
+
+
+def paired_bootstrap_ci(base_stats, tuned_stats, statistic, n_resamples=1000, seed=0, level=0.95):
+    """Percentile CI of statistic(fine-tuned) − statistic(base) over example indices resampled in pairs."""
+    base_stats, tuned_stats = np.asarray(base_stats), np.asarray(tuned_stats)
+    rng = np.random.default_rng(seed)
+    n = len(base_stats)
+    diffs = np.empty(n_resamples)
+    for b in range(n_resamples):
+        idx = rng.integers(0, n, size=n)
+        diffs[b] = statistic(tuned_stats[idx]) - statistic(base_stats[idx])
+    low, high = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
+    diff = statistic(tuned_stats) - statistic(base_stats)
+    return {"diff": float(diff), "low": float(low), "high": float(high)}
+
+
+def win_tie_loss(base_scores, tuned_scores, epsilon=TIE_EPSILON):
+    """Share of examples where the fine-tuned score is higher (win), within epsilon (tie) or lower (loss)."""
+    diff = np.asarray(tuned_scores, dtype=float) - np.asarray(base_scores, dtype=float)
+    n = max(len(diff), 1)
+    return {"win": float((diff >= epsilon).sum() / n), "tie": float((np.abs(diff) < epsilon).sum() / n),
+            "loss": float((diff <= -epsilon).sum() / n)}
+
+
+def summarize_scores(scored, n_resamples=1000, seed=0):
+    """Overlap scores of both models, bootstrap CIs of the differences, win rate and answer lengths (no perplexity)."""
+    references = list(scored["reference"])
+    summary = {"n_examples": len(scored)}
+    bleu_stats = {}
+    for side in ("base", "fine_tuned"):
+        predictions = list(scored[f"{side}_answer"])
+        bleu_stats[side] = bleu_statistics(predictions, references)
+        summary[side] = {"bleu": corpus_bleu(predictions, references),
+                         **{name: float(scored[f"{side}_{name}"].mean()) for name in ROUGE_TYPES},
+                         "mean_words": float(scored[f"{side}_words"].mean())}
+    summary["reference_mean_words"] = float(scored["reference_words"].mean())
+    summary["ci95"] = {
+        "bleu": paired_bootstrap_ci(bleu_stats["base"], bleu_stats["fine_tuned"], bleu_from_statistics,
+                                    n_resamples, seed),
+        "rougeL": paired_bootstrap_ci(scored["base_rougeL"], scored["fine_tuned_rougeL"], np.mean, n_resamples, seed),
+    }
+    summary["win_rate"] = win_tie_loss(scored["base_rougeL"], scored["fine_tuned_rougeL"])
+    return summary
+
+
+def with_perplexity(summary, perplexities, n_examples):
+    """The summary with each model's perplexity and the number of examples it was computed on."""
+    result = {"n_examples": summary["n_examples"], "n_perplexity_examples": int(n_examples)}
+    result.update({key: (dict(value) if isinstance(value, dict) else value) for key, value in summary.items()})
+    for side in ("base", "fine_tuned"):
+        result[side]["perplexity"] = float(perplexities[side])
+    return result
+
+
+def write_evaluation(scores, scored, out_dir):
+    """Write metrics/evaluation_scores.json and metrics/predictions.csv under out_dir; return both paths."""
+    metrics = Path(out_dir) / "metrics"
+    metrics.mkdir(parents=True, exist_ok=True)
+    json_path, csv_path = metrics / "evaluation_scores.json", metrics / "predictions.csv"
+    json_path.write_text(json.dumps(scores, indent=2) + "\n")
+    scored.to_csv(csv_path, index=False)
+    return json_path, csv_path
+
+
+def summary_table(scores):
+    """Base vs fine-tuned table: one row per metric, with the difference and its 95% CI where computed."""
+    rows = []
+    for metric in OVERLAP_METRICS + ("perplexity", "mean_words"):
+        if metric not in scores["base"]:
+            continue
+        base, tuned = scores["base"][metric], scores["fine_tuned"][metric]
+        ci = scores["ci95"].get(metric)
+        rows.append({"metric": metric, "base": base, "fine_tuned": tuned, "difference": tuned - base,
+                     "ci95": f"[{ci['low']:+.4f}, {ci['high']:+.4f}]" if ci else ""})
+    return pd.DataFrame(rows).set_index("metric")
+
+
+def wrapped_table(frame, precision=3):
+    """A Styler that shows long answers wrapped and left-aligned instead of truncated."""
+    return (frame.style.set_properties(**{"white-space": "pre-wrap", "text-align": "left", "vertical-align": "top"})
+            .format(precision=precision).hide(axis="index"))
+
+
+def side_by_side(scored, n=5):
+    """The first n evaluated questions with reference, both answers and their ROUGE-L."""
+    columns = ["question", "reference", "base_answer", "fine_tuned_answer", "base_rougeL", "fine_tuned_rougeL"]
+    return scored[columns].head(n).reset_index(drop=True)
+
+
+def plot_evaluation(scores, path):
+    """Base vs fine-tuned overlap scores, differences with 95% CIs, and perplexity; saved to path."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.3), gridspec_kw={"width_ratios": [2.2, 1.2, 1]})
+    x = np.arange(len(OVERLAP_METRICS))
+    for offset, side, color in ((-0.2, "base", "tab:gray"), (0.2, "fine_tuned", "tab:green")):
+        values = [scores[side][m] for m in OVERLAP_METRICS]
+        bars = axes[0].bar(x + offset, values, width=0.4, color=color, label=side.replace("_", "-"))
+        axes[0].bar_label(bars, fmt="%.3f", fontsize=8)
+    axes[0].set_xticks(x, [METRIC_LABELS[m] for m in OVERLAP_METRICS])
+    axes[0].set_ylim(0, max(0.05, max(scores[s][m] for s in ("base", "fine_tuned") for m in OVERLAP_METRICS)) * 1.15)
+    axes[0].set_ylabel("score (0-1) ↑")
+    axes[0].set_title(f"Overlap with the reference ({scores['n_examples']} test questions)")
+    axes[0].legend()
+    names = list(scores["ci95"])
+    diffs = [scores["ci95"][m]["diff"] for m in names]
+    errors = [[d - scores["ci95"][m]["low"] for m, d in zip(names, diffs)],
+              [scores["ci95"][m]["high"] - d for m, d in zip(names, diffs)]]
+    axes[1].bar([METRIC_LABELS[m] for m in names], diffs, yerr=errors, capsize=8, color=["tab:green" if d >= 0 else "tab:red" for d in diffs])
+    axes[1].axhline(0, color="black", linewidth=0.8)
+    axes[1].set_title("Fine-tuned − base, 95% bootstrap CI")
+    ppl = [scores[m]["perplexity"] for m in ("base", "fine_tuned")]
+    bars = axes[2].bar(["base", "fine-tuned"], ppl, color=["tab:gray", "tab:green"])
+    axes[2].bar_label(bars, fmt="%.2f", fontsize=9)
+    axes[2].set_title(f"Perplexity ↓ ({scores['n_perplexity_examples']} test answers)")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return fig
+
+
+def plot_rouge_differences(scored, path):
+    """Histogram of per-example ROUGE-L differences (fine-tuned − base); saved to path."""
+    import matplotlib.pyplot as plt
+
+    diff = scored["fine_tuned_rougeL"] - scored["base_rougeL"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.hist(diff, bins=min(30, max(5, len(diff) // 3)), color="tab:green", alpha=0.8)
+    ax.axvline(0, color="black", linewidth=1)
+    ax.axvline(diff.mean(), color="tab:red", linestyle="--", label=f"mean {diff.mean():+.3f}")
+    ax.set_xlabel("ROUGE-L fine-tuned − base (per question)")
+    ax.set_ylabel("questions")
+    ax.set_title("Where the fine-tune helps (right of 0) and hurts (left)")
+    ax.legend()
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return fig
+
+
+# %% [markdown]
+# Both models answer the first `EVAL_EXAMPLES` questions of the (already shuffled) test split — the
+# same questions in every run with the same `SEED`. Answers are generated greedily, in batches sorted by
+# prompt length, and only the new tokens are decoded.
+
+# %%
+EVAL_EXAMPLES = min(S["eval_examples"], len(splits["test"]))
+eval_frame = splits["test"].head(EVAL_EXAMPLES).reset_index(drop=True)
+eval_start = time.perf_counter()
+predictions = answer_with_both(ft_model, tokenizer, eval_frame["question"], S["max_new_tokens"], S["gen_batch_size"])
+predictions.insert(1, "reference", eval_frame["answer"])
+scored = example_scores(predictions)
+print(f"{EVAL_EXAMPLES} questions answered by both models in {time.perf_counter() - eval_start:.0f} s")
+
+# %% [markdown]
+# Perplexity of the reference answers over **all** test examples, then the scores, bootstrap CIs and
+# win rate. Everything is written to `metrics/evaluation_scores.json` and `metrics/predictions.csv`.
+
+# %%
+PERPLEXITIES = model_perplexities(ft_model, tokenizer, splits["test"], S["eval_batch_size"])
+scores = with_perplexity(summarize_scores(scored, seed=S["seed"]), PERPLEXITIES, len(splits["test"]))
+write_evaluation(scores, scored, OUT)
+print(f"Fine-tuned wins on {scores['win_rate']['win']:.0%}, ties on {scores['win_rate']['tie']:.0%} and loses on "
+      f"{scores['win_rate']['loss']:.0%} of the questions (per-question ROUGE-L). Mean answer length: base "
+      f"{scores['base']['mean_words']:.0f}, fine-tuned {scores['fine_tuned']['mean_words']:.0f}, reference "
+      f"{scores['reference_mean_words']:.0f} words.")
+summary_table(scores).round(4)
+
+# %% [markdown]
+# ### Side by side: the first five test questions
+
+# %%
+wrapped_table(side_by_side(scored, 5))
+
+# %% [markdown]
+# ### Five fixed demonstration questions
+#
+# Common conditions, treatments and drugs, the same in every run — none of them is scored, they show
+# the change in style and content at a glance.
+
+# %%
+demo_answers = answer_with_both(ft_model, tokenizer, DEMO_QUESTIONS, S["max_new_tokens"], S["gen_batch_size"])
+wrapped_table(demo_answers)
+
+# %% [markdown]
+# ### Plots
+
+# %%
+plot_evaluation(scores, OUT / "visualizations" / "evaluation_comparison.png")
+plot_rouge_differences(scored, OUT / "visualizations" / "rougeL_differences.png")
+print("Saved visualizations/evaluation_comparison.png and visualizations/rougeL_differences.png")

@@ -1,0 +1,120 @@
+"""Data pipeline and configuration: column mapping, cleaning, splitting, bad input, parameters."""
+
+import json
+
+import pandas as pd
+import pytest
+
+
+def test_map_columns_medical_meadow_and_question_answer(lib):
+    meadow = pd.DataFrame({"instruction": ["Answer this question truthfully"], "input": ["Q?"], "output": ["A."]})
+    assert lib.map_columns(meadow).to_dict("records") == [{"question": "Q?", "answer": "A."}]
+    qa = pd.DataFrame({"question": ["Q2?"], "answer": ["A2."], "extra": [1]})
+    assert list(lib.map_columns(qa).columns) == ["question", "answer"]
+
+
+def test_map_columns_refuses_unknown_shape_listing_columns(lib):
+    with pytest.raises(ValueError) as error:
+        lib.map_columns(pd.DataFrame({"prompt": ["x"], "response": ["y"]}))
+    message = str(error.value)
+    assert "prompt" in message and "response" in message
+    assert "instruction/input/output" in message and "question/answer" in message
+
+
+def test_clean_pairs_counts_every_dropped_row(lib):
+    frame = pd.DataFrame({
+        "question": ["What is  insulin?", "What is insulin?", "", None, "what is INSULIN", "Define anemia.", 7],
+        "answer": ["A hormone.", "A hormone.", "x", "y", "Another answer.", "  Low hemoglobin. ", "z"],
+    })
+    clean, dropped = lib.clean_pairs(frame)
+    assert dropped == {"non_text": 2, "empty": 1, "exact_duplicates": 1, "near_duplicate_questions": 1}
+    assert clean.to_dict("records") == [{"question": "What is insulin?", "answer": "A hormone."},
+                                        {"question": "Define anemia.", "answer": "Low hemoglobin."}]
+
+
+def test_split_is_85_10_5_disjoint_and_seeded(lib):
+    frame = pd.DataFrame({"question": [f"Question number {i}?" for i in range(200)], "answer": ["a"] * 200})
+    splits = lib.split_frame(frame, seed=1)
+    assert {k: len(v) for k, v in splits.items()} == {"train": 170, "val": 20, "test": 10}
+    keys = {name: set(part["question"].map(lib.question_key)) for name, part in splits.items()}
+    assert not keys["train"] & keys["test"] and not keys["train"] & keys["val"] and not keys["val"] & keys["test"]
+    again = lib.split_frame(frame, seed=1)
+    assert all(again[k].equals(splits[k]) for k in splits)
+    assert not lib.split_frame(frame, seed=2)["test"].equals(splits["test"])
+
+
+def test_no_test_question_leaks_after_cleaning(lib):
+    questions = [f"What causes disease {i % 50}?" for i in range(100)]  # each question twice, differently cased
+    questions = [q if i < 50 else q.upper() + "  " for i, q in enumerate(questions)]
+    frame = pd.DataFrame({"question": questions, "answer": [f"answer {i}" for i in range(100)]})
+    clean, dropped = lib.clean_pairs(frame)
+    assert dropped["near_duplicate_questions"] == 50
+    splits = lib.split_frame(clean, seed=0)
+    test_keys = set(splits["test"]["question"].map(lib.question_key))
+    assert not test_keys & set(splits["train"]["question"].map(lib.question_key))
+
+
+def test_draw_subset_is_seeded_and_bounded(lib):
+    frame = pd.DataFrame({"question": list("abcdefghij"), "answer": list("0123456789")})
+    assert len(lib.draw_subset(frame, 4, seed=3)) == 4
+    assert lib.draw_subset(frame, 4, seed=3).equals(lib.draw_subset(frame, 4, seed=3))
+    assert len(lib.draw_subset(frame, 100, seed=3)) == 10
+
+
+def test_read_table_formats_and_missing_path(lib, tmp_path):
+    rows = [{"question": "Q?", "answer": "A."}]
+    (tmp_path / "a.json").write_text(json.dumps(rows))
+    (tmp_path / "b.jsonl").write_text(json.dumps(rows[0]) + "\n")
+    pd.DataFrame(rows).to_csv(tmp_path / "c.csv", index=False)
+    for name in ("a.json", "b.jsonl", "c.csv"):
+        assert lib.map_columns(lib.read_table(tmp_path / name)).to_dict("records") == rows
+    with pytest.raises(FileNotFoundError, match="nowhere.json"):
+        lib.read_table(tmp_path / "nowhere.json")
+    (tmp_path / "d.txt").write_text("x")
+    with pytest.raises(ValueError, match=r"\.txt"):
+        lib.read_table(tmp_path / "d.txt")
+
+
+def test_embedded_sample_is_clean_and_in_schema(lib):
+    raw = lib.read_table(lib.embedded_data_path())
+    assert {"instruction", "input", "output"} <= set(raw.columns)
+    clean, dropped = lib.clean_pairs(lib.map_columns(raw))
+    assert len(clean) >= 200 and sum(dropped.values()) == 0
+
+
+def test_unknown_profile_lists_valid_ones(lib):
+    with pytest.raises(ValueError) as error:
+        lib.resolve_profile("turbo", cuda_available=False)
+    assert all(name in str(error.value) for name in ("auto", "gpu", "cpu", "smoke"))
+    assert lib.resolve_profile("auto", cuda_available=True).name == "gpu"
+    assert lib.resolve_profile("auto", cuda_available=False).name == "cpu"
+
+
+def test_environment_overrides_only_defaults(lib):
+    params = dict(lib.PARAM_DEFAULTS)
+    env = {"MEDLLM_PROFILE": "smoke", "MEDLLM_MAX_EXAMPLES": "40", "MEDLLM_LAUNCH_UI": "false"}
+    resolved = lib.apply_env_overrides(params, env)
+    assert resolved["PROFILE"] == "smoke" and resolved["MAX_EXAMPLES"] == 40 and resolved["LAUNCH_UI"] is False
+    injected = {**params, "PROFILE": "cpu"}  # a value papermill injected wins over the environment
+    assert lib.apply_env_overrides(injected, env)["PROFILE"] == "cpu"
+
+
+def test_run_settings_follow_profile_and_overrides(lib):
+    device = {"device": "cpu", "device_name": "x", "dtype": "float32", "bf16": False, "fp16": False}
+    settings = lib.build_run_settings({**lib.PARAM_DEFAULTS, "PROFILE": "smoke", "EPOCHS": 2}, device)
+    assert settings["profile"] == "smoke" and settings["epochs"] == 2.0
+    assert settings["max_examples"] == lib.PROFILES["smoke"].max_examples
+    assert lib.build_run_settings(dict(lib.PARAM_DEFAULTS), device)["profile"] == "cpu"
+
+
+def test_chat_format_labels_only_the_answer(lib, tokenizer):
+    encoded = lib.encode_for_loss(tokenizer, "What does insulin do?", "It lowers blood glucose.")
+    prompt_ids = tokenizer.apply_chat_template(lib.build_messages("What does insulin do?"),
+                                               add_generation_prompt=True, tokenize=True, return_dict=False)
+    assert encoded["labels"][:len(prompt_ids)] == [-100] * len(prompt_ids)
+    answer = tokenizer.decode([t for t in encoded["labels"] if t != -100])
+    assert answer.startswith("It lowers blood glucose.")
+    assert lib.SYSTEM_PROMPT in tokenizer.decode(encoded["input_ids"])
+    record = lib.to_prompt_completion(pd.DataFrame({"question": ["Q?"], "answer": ["A."]}))[0]
+    assert record["prompt"][-1] == {"role": "user", "content": "Q?"}
+    assert record["completion"] == [{"role": "assistant", "content": "A."}]

@@ -1,0 +1,53 @@
+"""The experiment sweep: six configurations, selection by validation loss, and resuming after a disconnect."""
+
+import pandas as pd
+import pytest
+from datasets import Dataset
+
+
+def test_six_configurations_with_qlora_only_on_gpu(lib):
+    cpu, gpu = lib.sweep_configs(False), lib.sweep_configs(True)
+    assert len(cpu) == len(gpu) == 6
+    assert len({c["config"] for c in cpu}) == 6
+    assert all(c["quantization"] == "none" for c in cpu)
+    assert gpu[-1]["quantization"] == "nf4-4bit"
+    assert len({c["learning_rate"] for c in cpu}) > 1 and len({c["lora_r"] for c in cpu}) > 1
+    assert len({tuple(c["target_modules"]) for c in cpu}) > 1
+
+
+def test_select_best_marks_exactly_the_lowest_eval_loss(lib):
+    table = lib.select_best([{"config": "a", "eval_loss": 2.0}, {"config": "b", "eval_loss": 1.5},
+                             {"config": "c", "eval_loss": 1.7}])
+    assert table["selected"].tolist() == [False, True, False]
+
+
+def test_recipe_uses_packing_answer_only_loss_no_checkpointing(lib, tmp_path):
+    device = {"device": "cpu", "device_name": "cpu", "dtype": "float32", "bf16": False, "fp16": False}
+    settings = lib.build_run_settings({**lib.PARAM_DEFAULTS, "PROFILE": "cpu"}, device)
+    args = lib.sft_config(settings, tmp_path, 1e-4)
+    assert args.packing and args.packing_strategy == "bfd" and args.completion_only_loss
+    assert not args.gradient_checkpointing and not args.bf16 and not args.fp16
+
+
+def test_rerun_skips_finished_configurations(lib, embedded_model, tmp_path, monkeypatch):
+    model, tokenizer = embedded_model
+    frame = pd.DataFrame({"question": ["What is insulin?", "What is anemia?", "What is asthma?"],
+                          "answer": ["A hormone that lowers glucose.", "Low hemoglobin.", "Reversible airway narrowing."]})
+    device = {"device": "cpu", "device_name": "cpu", "dtype": "float32", "bf16": False, "fp16": False}
+    settings = {**lib.build_run_settings({**lib.PARAM_DEFAULTS, "PROFILE": "smoke"}, device), "sweep_steps": 1}
+    train = Dataset.from_list(lib.to_prompt_completion(frame))
+    configs = lib.sweep_configs(False)[:2]
+    fingerprint = lambda config: lib.config_fingerprint(config, settings, "d", {"train": 3}, "m")  # noqa: E731
+    first = lib.run_sweep(configs, model, tokenizer, train, frame, settings, None, tmp_path, fingerprint)
+    assert all(row["train_seconds"] > 0 for row in first)
+    assert not hasattr(model, "peft_config")  # every adapter was removed again
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("a finished configuration was trained again")
+
+    monkeypatch.setitem(lib.run_sweep.__globals__, "run_sweep_config", must_not_train)
+    second = lib.run_sweep(configs, model, tokenizer, train, frame, settings, None, tmp_path, fingerprint)
+    assert second == first
+    changed = lambda config: lib.config_fingerprint(config, {**settings, "seed": 7}, "d", {"train": 3}, "m")  # noqa: E731
+    with pytest.raises(AssertionError, match="trained again"):
+        lib.run_sweep(configs, model, tokenizer, train, frame, settings, None, tmp_path, changed)

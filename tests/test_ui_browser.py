@@ -1,0 +1,145 @@
+"""Section 6 in a real browser: the Gradio app served locally and driven by Playwright with Debian's chromium.
+
+Needs `pip install playwright` and `apt-get install chromium`. Without them the tests are skipped, or fail
+when the CI environment variable is set. Writes docs/ui_screenshot.png.
+"""
+
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT = ROOT / "docs" / "ui_screenshot.png"
+TIMEOUT_MS = 120_000  # generous: a loaded 2-core runner generates a few tokens per second
+
+
+def require(condition, reason):
+    """Skip the module when a browser dependency is missing, or fail on CI where it must be installed."""
+    if condition:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} — the UI browser tests must run on CI.", pytrace=False)
+    pytest.skip(reason)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(lib, embedded_model):
+    """The UI around a fresh LoRA on the embedded model, served on 127.0.0.1; closed afterwards."""
+    from peft import LoraConfig, get_peft_model
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    model, tokenizer = embedded_model
+    wrapped = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                               task_type="CAUSAL_LM"))
+    demo = lib.build_ui(wrapped, tokenizer, {"max_new_tokens": 12})
+    try:
+        yield lib.launch_ui(demo, in_colab=False, port=free_port())
+    finally:
+        demo.close()
+        wrapped.unload()
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    """A chromium page with the app loaded."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    require(sync_playwright is not None, "playwright is not installed (pip install playwright)")
+    require(Path(CHROMIUM).exists(), f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1280, "height": 960})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(app_url, wait_until="domcontentloaded")  # Gradio keeps a connection open: never "networkidle"
+        page.locator("#question textarea").wait_for()
+        yield page
+        browser.close()
+
+
+def bot_texts(page):
+    """The text of every assistant message in the chat, in order."""
+    return [text.strip() for text in page.locator('#chat [data-testid="bot"]').all_inner_texts()]
+
+
+def wait_until_settled(read, seconds=2.0):
+    """Poll read() until it returns the same truthy value for `seconds` (streaming has paused); return that value."""
+    last, since, deadline = None, time.monotonic(), time.monotonic() + TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        value = read()
+        if value != last:
+            last, since = value, time.monotonic()
+        elif value and time.monotonic() - since >= seconds:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"the page did not settle; last value: {last!r}")
+
+
+def compare_answers(page):
+    """The (base, fine-tuned) answers shown in the compare tab."""
+    return tuple(page.locator(f"#{box} textarea").input_value().strip() for box in ("base-answer", "tuned-answer"))
+
+
+def ask(page, question):
+    """Type a question in the chat box and press Enter."""
+    page.locator("#question textarea").fill(question)
+    page.locator("#question textarea").press("Enter")
+
+
+def test_disclaimer_is_visible(page):
+    disclaimer = page.locator("#disclaimer")
+    assert disclaimer.is_visible()
+    assert "Not medical advice" in disclaimer.inner_text() and "emergency number" in disclaimer.inner_text()
+
+
+def test_a_question_gets_a_streamed_answer(page):
+    ask(page, "What is gout?")
+    page.locator('#chat [data-testid="user"]', has_text="What is gout?").wait_for()
+    texts = wait_until_settled(lambda: [text for text in bot_texts(page) if text])
+    assert texts and "Please type" not in texts[-1], "no answer appeared"
+    assert page.locator("#question textarea").input_value() == ""  # the box is cleared for the next question
+
+
+def test_red_flag_notice_comes_before_the_answer(page):
+    before = len(bot_texts(page))
+    ask(page, "I have crushing chest pain right now")
+    page.locator('#chat [data-testid="bot"]', has_text="heart attack").wait_for()
+    texts = wait_until_settled(lambda: bot_texts(page)[before:] if len(bot_texts(page)) == before + 2 else None)
+    assert "heart attack" in texts[0] and "emergency number" in texts[0]
+    assert texts[1] and "heart attack" not in texts[1]  # the model still answers, after the notice
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))
+
+
+def test_empty_message_gets_a_friendly_prompt(page):
+    calls = len(bot_texts(page))
+    page.locator("#question textarea").fill("   ")
+    page.locator("#send").click()
+    page.locator('#chat [data-testid="bot"]', has_text="Please type a medical question").wait_for()
+    assert len(bot_texts(page)) == calls + 1
+
+
+def test_clear_empties_the_chat(page):
+    page.locator("#clear").click()
+    page.wait_for_function("document.querySelectorAll('#chat [data-testid=\"bot\"]').length === 0")
+
+
+def test_compare_tab_shows_two_answers(page):
+    page.get_by_role("tab", name="Compare base vs fine-tuned").click()
+    page.locator("#compare-question textarea").fill("What is the mechanism of action of metformin?")
+    page.locator("#compare").click()
+    answers = wait_until_settled(lambda: all(compare_answers(page)) and compare_answers(page))
+    assert not any(answer.startswith("❌") for answer in answers)
