@@ -149,8 +149,9 @@ def train_reference(lib, model, tokenizer, frame, args, device, precision, out_d
         report_to="none", seed=args.seed, data_seed=args.seed, disable_tqdm=True, dataloader_num_workers=0)
     counter = CountingCollator(default_data_collator)
     trainer = Trainer(model=model, args=targs, train_dataset=dataset, data_collator=counter)
-    stats = {"truncated_examples": sum(n > REF_MAX_LENGTH for n in full_lengths),
-             "max_length": REF_MAX_LENGTH, "rows": len(dataset)}
+    real = sum(sum(mask) for mask in enc["attention_mask"])
+    stats = {"truncated_examples": sum(n > REF_MAX_LENGTH for n in full_lengths), "max_length": REF_MAX_LENGTH,
+             "rows": len(dataset), "epoch_computed_tokens": REF_MAX_LENGTH * len(dataset), "epoch_real_tokens": real}
     return trainer, counter, stats
 
 
@@ -171,8 +172,9 @@ def train_ours(lib, model, tokenizer, frame, args, device, precision, gradient_c
     counter = CountingCollator(trainer.data_collator)
     trainer.data_collator = counter
     packed = trainer.train_dataset
+    tokens = sum(len(ids) for ids in packed["input_ids"])  # padding-free rows, batch 1: computed = real
     stats = {"max_length": settings["max_length"], "rows": len(packed), "grad_accum": settings["grad_accum"],
-             "profile": settings["profile"]}
+             "profile": settings["profile"], "epoch_computed_tokens": tokens, "epoch_real_tokens": tokens}
     return trainer, counter, stats
 
 
@@ -214,11 +216,13 @@ def run_worker(args):
         else:
             trainer, counter, stats = train_ours(lib, model, tokenizer, frame, args, device, precision,
                                                  recipe == "ours-gc", out_dir)
+        load_start = os.getloadavg()[0]
         start = time.perf_counter()
         trainer.train()
         if device == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
+        load_end = os.getloadavg()[0]
     epochs_done = float(trainer.state.epoch or 0.0)
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]
     content_tokens = sum(content_per_example) * epochs_done  # same examples → same number for every recipe
@@ -234,7 +238,8 @@ def run_worker(args):
         "computed_tokens_per_s": counter.computed / seconds, "real_tokens_per_s": counter.real / seconds,
         "content_tokens_per_s": content_tokens / seconds, "examples_per_s": len(frame) * epochs_done / seconds,
         "first_loss": logs[0]["loss"] if logs else None, "last_loss": logs[-1]["loss"] if logs else None,
-        "peak_memory_mb": peak_memory_mb(device), "torch_threads": torch.get_num_threads(), **stats,
+        "peak_memory_mb": peak_memory_mb(device), "torch_threads": torch.get_num_threads(),
+        "loadavg_1min_start": load_start, "loadavg_1min_end": load_end, **stats,
     }
     return result
 
@@ -246,9 +251,11 @@ def run_recipe_subprocess(recipe, args):
         result_path = handle.name
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", recipe, "--worker-out", result_path,
                "--data", str(args.data), "--examples", str(args.examples), "--epochs", str(args.epochs),
-               "--learning-rate", str(args.learning_rate), "--seed", str(args.seed), "--profile", args.profile, "--threads", str(args.threads)]
-    if args.max_steps:
-        command += ["--max-steps", str(args.max_steps)]
+               "--learning-rate", str(args.learning_rate), "--seed", str(args.seed), "--profile", args.profile,
+               "--threads", str(args.threads)]
+    max_steps = args.ref_max_steps if recipe == "ref" and args.ref_max_steps else args.max_steps
+    if max_steps:
+        command += ["--max-steps", str(max_steps)]
     if args.model:
         command += ["--model", str(args.model)]
     print(f"--- {recipe}: running in a subprocess ...", flush=True)
@@ -295,8 +302,10 @@ def print_report(results):
         print("| " + " | ".join(row) + " |")
     for r in results:
         if not r["skipped"]:
-            extra = ", ".join(f"{k}={r[k]}" for k in ("examples", "epochs_done", "optimizer_steps", "batches",
-                                                       "rows", "max_length", "train_seconds") if k in r)
+            keys = ("examples", "epochs_done", "optimizer_steps", "batches", "rows", "max_length", "train_seconds",
+                    "epoch_computed_tokens", "epoch_real_tokens", "torch_threads", "loadavg_1min_start",
+                    "loadavg_1min_end")
+            extra = ", ".join(f"{k}={r[k]}" for k in keys if k in r)
             print(f"  {r['recipe']}: {extra}" + (f", truncated_examples={r['truncated_examples']}"
                                                  if "truncated_examples" in r else ""))
 
@@ -309,6 +318,9 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=float, default=1.0, help="training epochs (default 1)")
     parser.add_argument("--max-steps", type=int, default=0, help="cap optimizer steps (0 = no cap); s/epoch is "
                         "then extrapolated from the fraction of the epoch done")
+    parser.add_argument("--ref-max-steps", type=int, default=0, help="cap optimizer steps of the reference recipe "
+                        "only (0 = --max-steps); every reference batch has the same 2x512 shape, so its s/epoch "
+                        "extrapolates exactly up to timing noise")
     parser.add_argument("--model", default=None, help="model folder or hub id (default: the embedded SmolLM2-135M)")
     parser.add_argument("--learning-rate", type=float, default=2e-4, help="same for every recipe (default 2e-4)")
     parser.add_argument("--seed", type=int, default=42)
@@ -339,6 +351,7 @@ def main(argv=None):
         return 0
     load = os.getloadavg()
     print(f"data={args.data} examples={args.examples} epochs={args.epochs} max_steps={args.max_steps or None} "
+          f"ref_max_steps={args.ref_max_steps or None} "
           f"threads={args.threads or 'default'} "
           f"cpu={platform.processor() or platform.machine()} cores={os.cpu_count()} "
           f"loadavg_before={load[0]:.2f},{load[1]:.2f},{load[2]:.2f}", flush=True)
@@ -357,7 +370,8 @@ def main(argv=None):
     print_report(results)
     if args.out:
         record = {"argv": sys.argv, "data": str(args.data), "examples": args.examples, "epochs": args.epochs,
-                  "max_steps": args.max_steps, "threads": args.threads, "loadavg_before": load, "loadavg_after": load_after,
+                  "max_steps": args.max_steps, "ref_max_steps": args.ref_max_steps, "threads": args.threads,
+                  "loadavg_before": load, "loadavg_after": load_after,
                   "results": results}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(record, indent=2) + "\n")

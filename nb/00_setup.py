@@ -21,8 +21,8 @@
 
 # %% tags=["parameters"]
 PROFILE = "auto"  # "auto", "gpu", "cpu" or "smoke"
-MODEL_ID = None  # None = the profile's model; a hub id or a local folder otherwise
-DATASET = None  # None = Medical Meadow flashcards from the hub; or a local .json/.jsonl/.csv
+MODEL_ID = None  # None = the model of the profile, else a hub id or a local folder
+DATASET = None  # None = Medical Meadow flashcards from the hub, else a local .json/.jsonl/.csv
 MAX_EXAMPLES = None  # subset size drawn before splitting
 EPOCHS = None  # final training epochs
 SWEEP_STEPS = None  # training steps for each of the six experiment configurations
@@ -39,7 +39,8 @@ LAUNCH_UI = True
 import sys
 
 if "google.colab" in sys.modules:
-    %pip install -q "transformers>=5.2,<6" "peft>=0.18,<1" "trl>=1.0,<2" "datasets>=4,<6" "accelerate>=1.10,<2" "bitsandbytes>=0.46,<1" "rouge-score==0.1.2" "sacrebleu>=2.4,<3" "gradio>=5.40,<7" "pandas>=2.2,<4" "matplotlib>=3.9,<4" "papermill>=2.6,<3"
+    %pip install -q "transformers>=5.2,<6" "peft>=0.18,<1" "trl>=1.0,<2" "datasets>=4,<6" "accelerate>=1.10,<2"
+    %pip install -q "bitsandbytes>=0.46,<1" "rouge-score==0.1.2" "sacrebleu>=2.4,<3" "gradio>=5.40,<7"
 
 # %% tags=["lib"]
 import dataclasses

@@ -140,8 +140,9 @@ def data_statistics(lengths, dropped, n_raw):
     stats.columns = [f"{measure}_{stat}" for measure, stat in stats.columns]
     stats = stats.reset_index()
     stats.insert(0, "kind", "length")
+    counts = {"raw_rows": n_raw, **{f"dropped_{step}": count for step, count in dropped.items()}}
     cleaning = pd.DataFrame([{"kind": "cleaning", "split": "all", "field": step, "characters_count": count}
-                             for step, count in {"raw_rows": n_raw, **{f"dropped_{k}": v for k, v in dropped.items()}}.items()])
+                             for step, count in counts.items()])
     return pd.concat([stats, cleaning], ignore_index=True)
 
 
@@ -237,4 +238,4 @@ def encode_for_loss(tokenizer, question, answer):
 train_records = to_prompt_completion(splits["train"])
 example = encode_for_loss(tokenizer, splits["train"]["question"][0], splits["train"]["answer"][0])
 print(tokenizer.decode(example["input_ids"]))
-print(f"{sum(l != -100 for l in example['labels'])} of {len(example['input_ids'])} tokens carry the loss")
+print(f"{sum(label != -100 for label in example['labels'])} of {len(example['input_ids'])} tokens carry the loss")

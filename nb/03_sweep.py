@@ -20,7 +20,7 @@ import hashlib
 import warnings
 
 from datasets import Dataset
-from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
+from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 from transformers import set_seed
 from trl import SFTConfig, SFTTrainer
 
@@ -31,13 +31,11 @@ ALL_LINEAR = ATTENTION + ["gate_proj", "up_proj", "down_proj"]
 def sweep_configs(quantization_available):
     """The six LoRA configurations; the sixth is 4-bit QLoRA where bitsandbytes has a GPU."""
     base = {"lora_dropout": 0.05, "quantization": "none"}
-    configs = [
-        {"config": "r8-qv-lr2e-4", "learning_rate": 2e-4, "lora_r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj"]},
-        {"config": "r8-qv-lr1e-3", "learning_rate": 1e-3, "lora_r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj"]},
-        {"config": "r16-attn-lr5e-4", "learning_rate": 5e-4, "lora_r": 16, "lora_alpha": 32, "target_modules": ATTENTION},
-        {"config": "r16-all-lr5e-4", "learning_rate": 5e-4, "lora_r": 16, "lora_alpha": 32, "target_modules": ALL_LINEAR},
-        {"config": "r32-all-lr2e-4", "learning_rate": 2e-4, "lora_r": 32, "lora_alpha": 64, "target_modules": ALL_LINEAR},
-    ]
+    qv = ["q_proj", "v_proj"]
+    rows = [("r8-qv-lr2e-4", 2e-4, 8, qv), ("r8-qv-lr1e-3", 1e-3, 8, qv), ("r16-attn-lr5e-4", 5e-4, 16, ATTENTION),
+            ("r16-all-lr5e-4", 5e-4, 16, ALL_LINEAR), ("r32-all-lr2e-4", 2e-4, 32, ALL_LINEAR)]
+    configs = [{"config": name, "learning_rate": lr, "lora_r": r, "lora_alpha": 2 * r, "target_modules": modules}
+               for name, lr, r, modules in rows]
     if quantization_available:
         configs.append({"config": "qlora4bit-r16-all-lr5e-4", "learning_rate": 5e-4, "lora_r": 16, "lora_alpha": 32,
                         "target_modules": ALL_LINEAR, "quantization": "nf4-4bit"})
@@ -57,7 +55,8 @@ def sft_config(settings, output_dir, learning_rate, max_steps=-1, epochs=1.0, lo
     """TRL SFTConfig for our recipe: packed answer-only rows, no padding, 16-bit where supported, no checkpointing."""
     return SFTConfig(
         output_dir=str(output_dir), learning_rate=learning_rate, max_steps=max_steps, num_train_epochs=epochs,
-        per_device_train_batch_size=1, per_device_eval_batch_size=1, gradient_accumulation_steps=settings["grad_accum"],
+        per_device_train_batch_size=1, per_device_eval_batch_size=1,
+        gradient_accumulation_steps=settings["grad_accum"],
         max_length=settings["max_length"], packing=True, packing_strategy="bfd", completion_only_loss=True,
         gradient_checkpointing=False, bf16=settings["bf16"], fp16=settings["fp16"],
         lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.0, logging_steps=logging_steps,
@@ -84,7 +83,8 @@ def answer_nll(model, tokenizer, frame, batch_size=8):
         for start in range(0, len(encoded), batch_size):
             batch = encoded[start:start + batch_size]
             width = max(len(e["input_ids"]) for e in batch)
-            ids = torch.tensor([e["input_ids"] + [tokenizer.pad_token_id] * (width - len(e["input_ids"])) for e in batch])
+            pad = tokenizer.pad_token_id
+            ids = torch.tensor([e["input_ids"] + [pad] * (width - len(e["input_ids"])) for e in batch])
             labels = torch.tensor([e["labels"] + [-100] * (width - len(e["labels"])) for e in batch])
             mask = (torch.arange(width)[None, :] < torch.tensor([len(e["input_ids"]) for e in batch])[:, None]).long()
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).logits.float()
@@ -128,8 +128,8 @@ def run_sweep_config(config, model, tokenizer, train_ds, val_frame, settings, mo
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     base = load_quantized_copy(settings, model_path) if config["quantization"] != "none" else model
-    args = sft_config(settings, run_dir / config["config"], config["learning_rate"], max_steps=settings["sweep_steps"],
-                      logging_steps=max(1, settings["sweep_steps"] // 4))
+    args = sft_config(settings, run_dir / config["config"], config["learning_rate"],
+                      max_steps=settings["sweep_steps"], logging_steps=max(1, settings["sweep_steps"] // 4))
     trainer, seconds = train_one(base, tokenizer, train_ds, None, config, args)
     nll, n_tokens = answer_nll(trainer.model, tokenizer, val_frame, settings["eval_batch_size"])
     row = {**config, "target_modules": ",".join(config["target_modules"]), "max_steps": settings["sweep_steps"],
@@ -167,6 +167,7 @@ def run_sweep(configs, model, tokenizer, train_ds, val_frame, settings, model_pa
 def select_best(rows):
     """Experiment table with exactly one `selected` row: the lowest validation loss."""
     table = pd.DataFrame(rows)
+    table = table[["config"] + [column for column in table.columns if column != "config"]]
     table["selected"] = False
     table.loc[table["eval_loss"].idxmin(), "selected"] = True
     return table
@@ -178,8 +179,9 @@ def plot_sweep(table, path):
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     colors = ["tab:orange" if s else "tab:blue" for s in table["selected"]]
-    for ax, column, title in zip(axes, ["eval_loss", "tokens_per_second", "peak_memory_mb"],
-                                 ["Validation loss (answer tokens) ↓", "Trained tokens per second ↑", "Peak memory (MB)"]):
+    panels = {"eval_loss": "Validation loss (answer tokens) ↓", "tokens_per_second": "Trained tokens per second ↑",
+              "peak_memory_mb": "Peak memory (MB)"}
+    for ax, (column, title) in zip(axes, panels.items()):
         ax.barh(table["config"], table[column], color=colors)
         ax.set_title(title)
         ax.invert_yaxis()
@@ -201,7 +203,7 @@ train_ds = Dataset.from_list(train_records)
 val_ds = Dataset.from_list(to_prompt_completion(splits["val"]))
 QLORA = S["device"] == "cuda" and importlib.util.find_spec("bitsandbytes") is not None
 if not QLORA:
-    announce("No CUDA GPU: the 4-bit QLoRA configuration is replaced by 'r16-all-lr1e-3' (bitsandbytes 4-bit needs CUDA).")
+    announce("No CUDA GPU: the 4-bit QLoRA configuration is replaced by 'r16-all-lr1e-3' (4-bit needs CUDA).")
 CONFIGS = sweep_configs(QLORA)
 pd.DataFrame(CONFIGS)
 
@@ -212,7 +214,8 @@ pd.DataFrame(CONFIGS)
 split_sizes = {name: len(frame) for name, frame in splits.items()}
 fingerprint = lambda config: config_fingerprint(config, S, DATA_NAME, split_sizes, MODEL_NAME)  # noqa: E731
 sweep_start = time.perf_counter()
-rows = run_sweep(CONFIGS, model, tokenizer, train_ds, splits["val"], S, MODEL_PATH, OUT / "experiments", fingerprint)
+rows = run_sweep(CONFIGS, model, tokenizer, train_ds, splits["val"], S, MODEL_PATH, OUT / "experiments",
+                 fingerprint)
 experiments = select_best(rows)
 experiments.drop(columns=["fingerprint"]).to_csv(OUT / "experiments" / "experiment_tracking.csv", index=False)
 print(f"Sweep: {time.perf_counter() - sweep_start:.0f} s")

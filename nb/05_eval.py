@@ -257,7 +257,8 @@ def plot_evaluation(scores, path):
     diffs = [scores["ci95"][m]["diff"] for m in names]
     errors = [[d - scores["ci95"][m]["low"] for m, d in zip(names, diffs)],
               [scores["ci95"][m]["high"] - d for m, d in zip(names, diffs)]]
-    axes[1].bar([METRIC_LABELS[m] for m in names], diffs, yerr=errors, capsize=8, color=["tab:green" if d >= 0 else "tab:red" for d in diffs])
+    colors = ["tab:green" if d >= 0 else "tab:red" for d in diffs]
+    axes[1].bar([METRIC_LABELS[m] for m in names], diffs, yerr=errors, capsize=8, color=colors)
     axes[1].axhline(0, color="black", linewidth=0.8)
     axes[1].set_title("Fine-tuned − base, 95% bootstrap CI")
     ppl = [scores[m]["perplexity"] for m in ("base", "fine_tuned")]
@@ -295,13 +296,12 @@ def plot_rouge_differences(scored, path):
 # prompt length, and only the new tokens are decoded.
 
 # %%
-EVAL_EXAMPLES = min(S["eval_examples"], len(splits["test"]))
-eval_frame = splits["test"].head(EVAL_EXAMPLES).reset_index(drop=True)
+eval_frame = splits["test"].head(S["eval_examples"]).reset_index(drop=True)
 eval_start = time.perf_counter()
 predictions = answer_with_both(ft_model, tokenizer, eval_frame["question"], S["max_new_tokens"], S["gen_batch_size"])
 predictions.insert(1, "reference", eval_frame["answer"])
 scored = example_scores(predictions)
-print(f"{EVAL_EXAMPLES} questions answered by both models in {time.perf_counter() - eval_start:.0f} s")
+print(f"{len(eval_frame)} questions answered by both models in {time.perf_counter() - eval_start:.0f} s")
 
 # %% [markdown]
 # Perplexity of the reference answers over **all** test examples, then the scores, bootstrap CIs and

@@ -26,7 +26,8 @@ def run(tmp_path_factory):
 
 def test_no_cell_has_error_output(run):
     _, notebook = run
-    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    errors = [o for o in outputs if o.output_type == "error"]
     assert not errors
 
 

@@ -18,8 +18,8 @@ def packed(lib, peft_model, tokenizer, tmp_path):
     settings = {**lib.build_run_settings({**lib.PARAM_DEFAULTS, "PROFILE": "smoke"}, device), "max_length": 1024}
     frame = pd.DataFrame({"question": QUESTIONS, "answer": ANSWERS})
     args = lib.sft_config(settings, tmp_path, 1e-4, max_steps=1)
-    trainer = lib.SFTTrainer(model=peft_model, args=args, train_dataset=Dataset.from_list(lib.to_prompt_completion(frame)),
-                             processing_class=tokenizer)
+    dataset = Dataset.from_list(lib.to_prompt_completion(frame))
+    trainer = lib.SFTTrainer(model=peft_model, args=args, train_dataset=dataset, processing_class=tokenizer)
     batch = next(iter(trainer.get_train_dataloader()))
     return trainer, batch
 

@@ -32,7 +32,7 @@ def test_recipe_uses_packing_answer_only_loss_no_checkpointing(lib, tmp_path):
 def test_rerun_skips_finished_configurations(lib, embedded_model, tmp_path, monkeypatch):
     model, tokenizer = embedded_model
     frame = pd.DataFrame({"question": ["What is insulin?", "What is anemia?", "What is asthma?"],
-                          "answer": ["A hormone that lowers glucose.", "Low hemoglobin.", "Reversible airway narrowing."]})
+                          "answer": ["A hormone that lowers glucose.", "Low hemoglobin.", "Airway narrowing."]})
     device = {"device": "cpu", "device_name": "cpu", "dtype": "float32", "bf16": False, "fp16": False}
     settings = {**lib.build_run_settings({**lib.PARAM_DEFAULTS, "PROFILE": "smoke"}, device), "sweep_steps": 1}
     train = Dataset.from_list(lib.to_prompt_completion(frame))
