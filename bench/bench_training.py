@@ -16,10 +16,12 @@ on the SAME examples of the same model for the same number of epochs; only the r
 
 Every recipe runs in its own subprocess (the script re-invokes itself with --worker RECIPE), so peak memory
 (process peak RSS on a CPU, torch.cuda.max_memory_allocated on CUDA) is per recipe. Train time is measured
-with time.perf_counter() around trainer.train() only (no model load, no tokenization).
+with time.perf_counter() around trainer.train() only (no model load, no tokenization); the process's CPU
+time (time.process_time) over the same span is reported too: with --threads 1 it is far less sensitive to
+other jobs sharing the cores than wall time.
 
-Token counts come from a counting wrapper around each trainer's data collator, i.e. from the batches the
-model actually computed: computed tokens (incl. padding), real tokens (non-padding), loss tokens (labels
+Token counts come from a forward pre-hook on the trained model, i.e. from the batches the model actually
+computed: computed tokens (incl. padding), real tokens (non-padding), loss tokens (labels
 != -100). "content tokens" are the question+answer tokens of the processed examples without any template:
 the same number for both recipes, so content tokens/s compares the recipes on one denominator.
 
@@ -79,25 +81,36 @@ def peak_memory_mb(device):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-class CountingCollator:
-    """Wrap a data collator and count the tokens of every batch it produces (= every batch trained on)."""
+class TokenCounter:
+    """Count the tokens of every batch the model really runs forward on (a forward pre-hook on the top model).
 
-    def __init__(self, collator):
-        self.collator = collator
+    A hook rather than a collator wrapper: the data loader prefetches a batch ahead, so a collator would also
+    count a batch that a --max-steps cap never trains on. Checkpointed layers recompute inside the model and
+    are not counted again.
+    """
+
+    def __init__(self, model):
         self.computed = self.real = self.loss = self.batches = 0
+        self.handle = model.register_forward_pre_hook(self, with_kwargs=True)
 
-    def __call__(self, features):
-        batch = self.collator(features)
-        ids = batch["input_ids"]
+    def __call__(self, module, args, kwargs):
+        if not module.training:
+            return None
+        ids = kwargs.get("input_ids", args[0] if args else None)
         self.batches += 1
         self.computed += int(ids.numel())
-        mask = batch.get("attention_mask")
+        mask = kwargs.get("attention_mask")
         self.real += int(mask.sum()) if mask is not None else int(ids.numel())
-        labels = batch.get("labels")
+        labels = kwargs.get("labels")
         if labels is not None:
             # the model shifts labels by one; count the positions that really enter the loss
             self.loss += int((labels[..., 1:] != -100).sum())
-        return batch
+        return None
+
+
+def checkpointed_layers(model):
+    """How many modules really have activation (gradient) checkpointing switched on."""
+    return sum(1 for m in model.modules() if getattr(m, "gradient_checkpointing", False) is True)
 
 
 def select_examples(lib, data_path, n_examples, seed):
@@ -130,7 +143,7 @@ def device_info():
 
 # ----------------------------------------------------------------------------------------------- worker
 def train_reference(lib, model, tokenizer, frame, args, device, precision, out_dir):
-    """Build the reference recipe's Trainer; return (trainer, counter, tokenization stats)."""
+    """Build the reference recipe's Trainer; return (trainer, tokenization stats)."""
     from datasets import Dataset
     from transformers import Trainer, TrainingArguments, default_data_collator
 
@@ -147,16 +160,15 @@ def train_reference(lib, model, tokenizer, frame, args, device, precision, out_d
         learning_rate=args.learning_rate, num_train_epochs=args.epochs, max_steps=args.max_steps or -1,
         fp16=precision == "fp16", bf16=False, logging_steps=1, save_strategy="no", eval_strategy="no",
         report_to="none", seed=args.seed, data_seed=args.seed, disable_tqdm=True, dataloader_num_workers=0)
-    counter = CountingCollator(default_data_collator)
-    trainer = Trainer(model=model, args=targs, train_dataset=dataset, data_collator=counter)
+    trainer = Trainer(model=model, args=targs, train_dataset=dataset, data_collator=default_data_collator)
     real = sum(sum(mask) for mask in enc["attention_mask"])
     stats = {"truncated_examples": sum(n > REF_MAX_LENGTH for n in full_lengths), "max_length": REF_MAX_LENGTH,
              "rows": len(dataset), "epoch_computed_tokens": REF_MAX_LENGTH * len(dataset), "epoch_real_tokens": real}
-    return trainer, counter, stats
+    return trainer, stats
 
 
 def train_ours(lib, model, tokenizer, frame, args, device, precision, gradient_checkpointing, out_dir):
-    """Build our recipe's SFTTrainer from the notebook's sft_config(); return (trainer, counter, stats)."""
+    """Build our recipe's SFTTrainer from the notebook's sft_config(); return (trainer, stats)."""
     from datasets import Dataset
     from trl import SFTTrainer
 
@@ -166,16 +178,15 @@ def train_ours(lib, model, tokenizer, frame, args, device, precision, gradient_c
     config = lib.sft_config(settings, out_dir, args.learning_rate, max_steps=args.max_steps or -1,
                             epochs=args.epochs, logging_steps=1)
     if gradient_checkpointing:
-        config.gradient_checkpointing = True
+        # transformers 5 renamed the flag; `gradient_checkpointing` is a mirror read only at construction
+        config.activation_checkpointing = config.gradient_checkpointing = True
     dataset = Dataset.from_list(lib.to_prompt_completion(frame))
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
-    counter = CountingCollator(trainer.data_collator)
-    trainer.data_collator = counter
     packed = trainer.train_dataset
     tokens = sum(len(ids) for ids in packed["input_ids"])  # padding-free rows, batch 1: computed = real
     stats = {"max_length": settings["max_length"], "rows": len(packed), "grad_accum": settings["grad_accum"],
              "profile": settings["profile"], "epoch_computed_tokens": tokens, "epoch_real_tokens": tokens}
-    return trainer, counter, stats
+    return trainer, stats
 
 
 def run_worker(args):
@@ -212,26 +223,30 @@ def run_worker(args):
     model = get_peft_model(model, lib.lora_config(LORA))
     with tempfile.TemporaryDirectory() as out_dir:
         if recipe == "ref":
-            trainer, counter, stats = train_reference(lib, model, tokenizer, frame, args, device, precision, out_dir)
+            trainer, stats = train_reference(lib, model, tokenizer, frame, args, device, precision, out_dir)
         else:
-            trainer, counter, stats = train_ours(lib, model, tokenizer, frame, args, device, precision,
+            trainer, stats = train_ours(lib, model, tokenizer, frame, args, device, precision,
                                                  recipe == "ours-gc", out_dir)
+        counter = TokenCounter(trainer.model)
         load_start = os.getloadavg()[0]
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         trainer.train()
         if device == "cuda":
             torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
         load_end = os.getloadavg()[0]
     epochs_done = float(trainer.state.epoch or 0.0)
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]
     content_tokens = sum(content_per_example) * epochs_done  # same examples → same number for every recipe
     result = {
         "recipe": recipe, "skipped": False, "device": device, "precision": precision,
-        "gradient_checkpointing": recipe in {"ref", "ours-gc"},
+        "gradient_checkpointing": checkpointed_layers(trainer.model) > 0,
+        "checkpointed_modules": checkpointed_layers(trainer.model),
         "examples": len(frame), "raw_rows": n_raw, "clean_rows": n_clean,
         "epochs_done": epochs_done, "optimizer_steps": trainer.state.global_step, "batches": counter.batches,
         "train_seconds": seconds, "seconds_per_epoch": seconds / epochs_done if epochs_done else math.nan,
+        "train_cpu_seconds": cpu_seconds,
+        "cpu_seconds_per_epoch": cpu_seconds / epochs_done if epochs_done else math.nan,
         "computed_tokens": counter.computed, "real_tokens": counter.real, "loss_tokens": counter.loss,
         "content_tokens": content_tokens,
         "real_fraction": counter.real / counter.computed if counter.computed else math.nan,
@@ -281,19 +296,23 @@ def fmt(value, digits=1):
 def print_report(results):
     """Print one line per recipe and the speed ratios against the reference."""
     ref = next((r for r in results if r["recipe"] == "ref" and not r["skipped"]), None)
-    header = ("recipe", "precision", "ckpt", "s/epoch", "real tok/s", "computed tok/s", "content tok/s",
-              "real frac", "computed tok", "real tok", "loss tok", "peak MB", "loss first→last", "ref s / s")
+    header = ("recipe", "precision", "ckpt", "s/epoch", "CPU s/epoch", "real tok/s", "computed tok/s", "content tok/s",
+              "real frac", "computed tok", "real tok", "loss tok", "peak MB", "loss first→last", "ref s / s",
+              "ref CPU s / CPU s")
     rows = []
     for r in results:
         if r["skipped"]:
             print(f"{r['recipe']}: SKIPPED — {r['reason']}")
             continue
         ratio = ref["seconds_per_epoch"] / r["seconds_per_epoch"] if ref else math.nan
+        cpu_ratio = ref["cpu_seconds_per_epoch"] / r["cpu_seconds_per_epoch"] if ref else math.nan
         rows.append((r["recipe"], r["precision"], "on" if r["gradient_checkpointing"] else "off",
-                     fmt(r["seconds_per_epoch"]), fmt(r["real_tokens_per_s"]), fmt(r["computed_tokens_per_s"]),
+                     fmt(r["seconds_per_epoch"]), fmt(r["cpu_seconds_per_epoch"]), fmt(r["real_tokens_per_s"]),
+                     fmt(r["computed_tokens_per_s"]),
                      fmt(r["content_tokens_per_s"]), fmt(r["real_fraction"], 3), fmt(r["computed_tokens"]),
                      fmt(r["real_tokens"]), fmt(r["loss_tokens"]), fmt(r["peak_memory_mb"], 0),
-                     f"{fmt(r['first_loss'], 3)}→{fmt(r['last_loss'], 3)}", fmt(ratio, 2) + "x"))
+                     f"{fmt(r['first_loss'], 3)}→{fmt(r['last_loss'], 3)}", fmt(ratio, 2) + "x",
+                     fmt(cpu_ratio, 2) + "x"))
     if not rows:
         return
     print("| " + " | ".join(header) + " |")
@@ -362,7 +381,8 @@ def main(argv=None):
         if result["skipped"]:
             print(f"{recipe}: SKIPPED — {result['reason']}", flush=True)
         else:
-            print(f"{recipe}: {result['seconds_per_epoch']:.1f} s/epoch, {result['real_tokens_per_s']:.0f} real tok/s, "
+            print(f"{recipe}: {result['seconds_per_epoch']:.1f} s/epoch ({result['cpu_seconds_per_epoch']:.1f} CPU s), "
+                  f"{result['real_tokens_per_s']:.0f} real tok/s, "
                   f"{result['computed_tokens_per_s']:.0f} computed tok/s, real fraction {result['real_fraction']:.3f}, "
                   f"peak {result['peak_memory_mb']:.0f} MB", flush=True)
     load_after = os.getloadavg()

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Quality benchmark: the `cpu` profile on the real WikiDoc patient-information data (read from ../shared/data,
 # never copied here), ~1,000 training examples, one epoch; prints base vs fine-tuned scores with 95% CIs.
-# Usage: bash bench/quality_benchmark.sh [RESULTS_DIR]   (default /tmp/medllm-quality)
+# Usage: bash bench/quality_benchmark.sh [RESULTS_DIR [papermill options...]]   (default /tmp/medllm-quality)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${MEDLLM_QUALITY_DATA:-../shared/data/medical_meadow_wikidoc_patient_information.json}
 OUT_DIR=${1:-/tmp/medllm-quality}
 [ -f "$DATA" ] || { echo "quality data not found: $DATA" >&2; exit 2; }
 . .venv/bin/activate
+mkdir -p "$OUT_DIR"
 SECONDS=0
 papermill medical-llm-pipeline-standalone-colab.ipynb "$OUT_DIR/executed_notebook.ipynb" -k python3 --cwd . \
-  -p PROFILE cpu -p DATASET "$(realpath "$DATA")" -p RESULTS_DIR "$OUT_DIR" -p LAUNCH_UI False
+  -p PROFILE cpu -p DATASET "$(realpath "$DATA")" -p RESULTS_DIR "$OUT_DIR" -p LAUNCH_UI False "${@:2}"
 echo "notebook wall time: ${SECONDS}s"
 python - "$OUT_DIR" <<'PY'
 import json, sys

@@ -85,15 +85,15 @@ class Profile:
     sweep_steps: int
     eval_examples: int
     max_new_tokens: int
-    max_length: int  # tokens in one packed training row
+    max_length: int  # tokens in one packed row: short rows keep the (masked, quadratic) attention cheap
     grad_accum: int  # packed rows per optimizer step
     gen_batch_size: int
     eval_batch_size: int
 
 
 PROFILES = {
-    "gpu": Profile("gpu", "TinyLlama/TinyLlama-1.1B-Chat-v1.0", 5000, 3, 30, 200, 128, 2048, 2, 32, 16),
-    "cpu": Profile("cpu", EMBEDDED_MODEL_NAME, 1200, 1, 12, 40, 96, 1024, 2, 8, 8),
+    "gpu": Profile("gpu", "TinyLlama/TinyLlama-1.1B-Chat-v1.0", 5000, 3, 30, 200, 128, 1024, 4, 32, 16),
+    "cpu": Profile("cpu", EMBEDDED_MODEL_NAME, 1200, 1, 8, 40, 96, 512, 4, 8, 8),
     "smoke": Profile("smoke", EMBEDDED_MODEL_NAME, 60, 1, 2, 4, 24, 256, 1, 4, 8),
 }
 
@@ -163,6 +163,7 @@ def build_run_settings(params, device):
         "max_examples": int(pick(params["MAX_EXAMPLES"], profile.max_examples)),
         "epochs": float(pick(params["EPOCHS"], profile.epochs)),
         "sweep_steps": int(pick(params["SWEEP_STEPS"], profile.sweep_steps)),
+        "sweep_steps_explicit": params["SWEEP_STEPS"] is not None,
         "eval_examples": int(pick(params["EVAL_EXAMPLES"], profile.eval_examples)),
         "max_new_tokens": profile.max_new_tokens,
         "max_length": profile.max_length,

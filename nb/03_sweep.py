@@ -96,6 +96,19 @@ def answer_nll(model, tokenizer, frame, batch_size=8):
     return total, count
 
 
+def packed_steps_per_epoch(tokenizer, frame, settings):
+    """Optimizer steps in one epoch: all training tokens / packed row length / rows per step."""
+    tokens = sum(len(encode_for_loss(tokenizer, q, a)["input_ids"]) for q, a in zip(frame["question"], frame["answer"]))
+    return max(1, math.ceil(tokens / settings["max_length"] / settings["grad_accum"]))
+
+
+def sweep_steps_for(settings, final_steps):
+    """Steps per configuration: an explicit SWEEP_STEPS as given, else the profile's capped at final_steps / 12."""
+    if settings["sweep_steps_explicit"]:
+        return settings["sweep_steps"]
+    return max(2, min(settings["sweep_steps"], final_steps // 12))
+
+
 def config_fingerprint(config, settings, data_name, split_sizes, model_name):
     """A short hash of everything that determines a sweep result, to know when a saved one is reusable."""
     keys = ("sweep_steps", "max_length", "grad_accum", "seed", "max_examples", "dtype", "device")
@@ -208,13 +221,25 @@ CONFIGS = sweep_configs(QLORA)
 pd.DataFrame(CONFIGS)
 
 # %% [markdown]
+# The step budget: each configuration trains for `SWEEP_STEPS` optimizer steps; the profile's default is
+# capped on small data sets so that the sweep never outweighs the final training.
+
+# %%
+FINAL_STEPS = math.ceil(packed_steps_per_epoch(tokenizer, splits["train"], S) * S["epochs"])
+SWEEP = {**S, "sweep_steps": sweep_steps_for(S, FINAL_STEPS)}
+if SWEEP["sweep_steps"] < S["sweep_steps"]:
+    announce(f"SWEEP_STEPS capped from {S['sweep_steps']} to {SWEEP['sweep_steps']}: the final training has only "
+             f"{FINAL_STEPS} steps. Set SWEEP_STEPS explicitly to override.")
+print(f"Sweep: 6 × {SWEEP['sweep_steps']} steps; final training: about {FINAL_STEPS} steps")
+
+# %% [markdown]
 # Train and measure the six configurations (finished ones are reused from `experiments/runs/`).
 
 # %%
 split_sizes = {name: len(frame) for name, frame in splits.items()}
-fingerprint = lambda config: config_fingerprint(config, S, DATA_NAME, split_sizes, MODEL_NAME)  # noqa: E731
+fingerprint = lambda config: config_fingerprint(config, SWEEP, DATA_NAME, split_sizes, MODEL_NAME)  # noqa: E731
 sweep_start = time.perf_counter()
-rows = run_sweep(CONFIGS, model, tokenizer, train_ds, splits["val"], S, MODEL_PATH, OUT / "experiments",
+rows = run_sweep(CONFIGS, model, tokenizer, train_ds, splits["val"], SWEEP, MODEL_PATH, OUT / "experiments",
                  fingerprint)
 experiments = select_best(rows)
 experiments.drop(columns=["fingerprint"]).to_csv(OUT / "experiments" / "experiment_tracking.csv", index=False)

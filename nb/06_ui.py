@@ -20,7 +20,7 @@
 # - **Red flags** (chest pain, breathing, stroke signs, self-harm, overdose/poisoning, anaphylaxis,
 #   severe bleeding, seizure/unconsciousness). A rule fires only when a symptom pattern matches **and**
 #   the message sounds personal and current — a first-person or third-person cue (*I, my, me, he, she,
-#   someone, right now*). So *"I have crushing chest pain"* or *"my dad's face is drooping"* gets the
+#   someone, right now, "help!"*). So *"I have crushing chest pain"* or *"my dad's face is drooping"* gets the
 #   emergency notice **before** any model text, while the textbook question *"what is the mechanism of
 #   chest pain in angina?"* does not. The cue is deliberately loose: a false alarm costs one sentence, a
 #   miss could cost much more (*"can I take aspirin for my chest pain?"* is flagged, and should be).
@@ -29,15 +29,11 @@
 #   (*"is football good for my heart?"* is on-topic).
 
 # %% tags=["lib"]
-# ruff: noqa: F821 - build_messages, S, OUT and the other notebook globals come from earlier sections
 import contextlib
-import re
-import sys
+import inspect
 import threading
-from pathlib import Path
 from typing import NamedTuple
 
-import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
 
@@ -98,7 +94,8 @@ RED_FLAG_RULES = [
 # A red flag counts only when the message is about a real person now, not a textbook question.
 PERSONAL_CUES = (r"(?<!type )(?<!class )(?<!grade )(?<!stage )(?<!phase )\bi\b(?!\.e)",
                  r"\b(i'm|im|i've|ive|i'd|me|my|myself|our|we're)\b",
-                 r"\b(he|she|he's|she's|him|her|someone|somebody)\b", r"\b(right\s+now|just\s+now|currently)\b")
+                 r"\b(he|she|he's|she's|him|her|someone|somebody)\b", r"\b(right\s+now|just\s+now|currently)\b",
+                 r"^\W*help\b|\bhelp\s*[!,.]")  # "Help, can't breathe" (but not "how does aspirin help ...")
 
 OFF_TOPIC_NOTICE = ("ℹ️ This looks like a question about **{}**, not medicine. The model was fine-tuned on medical "
                     "flashcards only, so expect an unreliable answer.")
@@ -241,11 +238,11 @@ def sampling_kwargs(temperature, top_p):
 
 def generate_into(model, kwargs, streamer, failures, adapter=True, lock=None):
     """Run model.generate under the lock (adapter off if adapter is False); on error record it and end the stream."""
-    adapter_off = contextlib.nullcontext() if adapter else model.disable_adapter()
     try:
+        adapter_off = contextlib.nullcontext() if adapter else model.disable_adapter()
         with lock or contextlib.nullcontext(), adapter_off, torch.inference_mode():
             model.generate(**kwargs)
-    except Exception as error:  # noqa: BLE001 - handed to the caller, which raises it again
+    except BaseException as error:  # noqa: BLE001 - handed to the caller, which raises it again
         failures.append(error)
         streamer.end()
 
@@ -367,14 +364,15 @@ def chat_tab(model, tokenizer, settings, guard):
 
     history = gr.State([])
     pending = gr.State("")
-    chatbot = gr.Chatbot(label="Conversation", height=420, elem_id="chat", group_consecutive_messages=False)
+    chatbot = gr.Chatbot(label="Conversation", height=420, elem_id="chat",
+                         **supported(gr.Chatbot, type="messages", group_consecutive_messages=False))
     with gr.Row():
         box = gr.Textbox(placeholder="Ask a medical question…", show_label=False, scale=6, elem_id="question")
         send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
         stop = gr.Button("Stop", variant="stop", scale=1, elem_id="stop")
         clear = gr.Button("Clear", scale=1, elem_id="clear")
     with gr.Row():
-        sliders = generation_sliders(settings)
+        sliders = generation_sliders(settings, "chat")
     gr.Examples([[question] for question in EXAMPLE_QUESTIONS], inputs=[box], label="Example questions")
 
     def respond(text, display, past, temperature, top_p, max_new_tokens):
@@ -413,7 +411,7 @@ def compare_tab(model, tokenizer, settings, guard):
         base = gr.Textbox(label="Base model (adapter off)", lines=10, interactive=False, elem_id="base-answer")
         tuned = gr.Textbox(label="Fine-tuned model (LoRA)", lines=10, interactive=False, elem_id="tuned-answer")
     with gr.Row():
-        sliders = generation_sliders(settings)
+        sliders = generation_sliders(settings, "compare")
     gr.Examples([[question] for question in EXAMPLE_QUESTIONS], inputs=[box], label="Example questions")
 
     def compare(text, temperature, top_p, max_new_tokens):
@@ -426,14 +424,21 @@ def compare_tab(model, tokenizer, settings, guard):
         trigger(compare, [box, *sliders], [notes, base, tuned], show_progress="hidden")
 
 
-def generation_sliders(settings):
-    """Temperature, top-p and max-new-tokens sliders (inside a gr.Blocks)."""
+def supported(component, **kwargs):
+    """The keyword arguments this Gradio version's component accepts (Gradio 5 needs type="messages", 6 has no type)."""
+    parameters = inspect.signature(component.__init__).parameters
+    return {name: value for name, value in kwargs.items() if name in parameters}
+
+
+def generation_sliders(settings, tab):
+    """Temperature, top-p and max-new-tokens sliders (inside a gr.Blocks), with element ids prefixed by the tab."""
     import gradio as gr
 
     default = int(settings["max_new_tokens"])
-    return (gr.Slider(0.0, 1.5, value=0.0, step=0.05, label="Temperature (0 = greedy)"),
-            gr.Slider(0.05, 1.0, value=0.9, step=0.05, label="Top-p"),
-            gr.Slider(1, max(512, default), value=default, step=1, label="Max new tokens"))
+    return (gr.Slider(0.0, 1.5, value=0.0, step=0.05, label="Temperature (0 = greedy)", elem_id=f"{tab}-temperature"),
+            gr.Slider(0.05, 1.0, value=0.9, step=0.05, label="Top-p", elem_id=f"{tab}-top-p"),
+            gr.Slider(1, max(512, default), value=default, step=1, label="Max new tokens",
+                      elem_id=f"{tab}-max-new-tokens"))
 
 
 def build_ui(model, tokenizer, settings):

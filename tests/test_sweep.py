@@ -51,3 +51,15 @@ def test_rerun_skips_finished_configurations(lib, embedded_model, tmp_path, monk
     changed = lambda config: lib.config_fingerprint(config, {**settings, "seed": 7}, "d", {"train": 3}, "m")  # noqa: E731
     with pytest.raises(AssertionError, match="trained again"):
         lib.run_sweep(configs, model, tokenizer, train, frame, settings, None, tmp_path, changed)
+
+
+def test_sweep_budget_is_capped_on_small_data_unless_explicit(lib, tokenizer):
+    frame = pd.DataFrame({"question": ["What is insulin?"] * 40, "answer": ["A hormone that lowers glucose."] * 40})
+    settings = {"max_length": 256, "grad_accum": 1, "sweep_steps": 30, "sweep_steps_explicit": False}
+    per_epoch = lib.packed_steps_per_epoch(tokenizer, frame, settings)
+    tokens = len(lib.encode_for_loss(tokenizer, "What is insulin?", "A hormone that lowers glucose.")["input_ids"]) * 40
+    assert per_epoch == -(-tokens // 256)
+    assert lib.sweep_steps_for(settings, final_steps=600) == 30
+    assert lib.sweep_steps_for(settings, final_steps=120) == 10
+    assert lib.sweep_steps_for(settings, final_steps=5) == 2
+    assert lib.sweep_steps_for({**settings, "sweep_steps_explicit": True}, final_steps=5) == 30

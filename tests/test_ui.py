@@ -1,6 +1,7 @@
 """Section 6: safety rails, input checks, history budget, streaming and the Gradio app (no browser)."""
 
 import itertools
+import sys
 import threading
 from pathlib import Path
 
@@ -10,6 +11,7 @@ RED_FLAGS = {
     "I have crushing chest pain and I'm short of breath": "chest pain",
     "I think I'm having a heart attack": "chest pain",
     "Someone is choking!": "breathing",
+    "Help, can't breathe after eating peanuts": "breathing",
     "I can’t breathe": "breathing",  # curly apostrophe
     "My dad's face is drooping and his speech is slurred": "stroke signs",
     "She has weakness on one side and slurred speech": "stroke signs",
@@ -23,6 +25,7 @@ RED_FLAGS = {
 }
 LOOK_ALIKES = [
     "What is the mechanism of chest pain in angina?",
+    "How does nitroglycerin help chest pain?",
     "What causes chest pain and shortness of breath in pulmonary embolism?",
     "What is a heart attack?",
     "What are the classic signs of a stroke?",
@@ -225,14 +228,16 @@ def work_cells():
             if cell.cell_type == "code" and "lib" not in cell.metadata.get("tags", [])]
 
 
-def test_work_cells_reload_the_adapter_and_launch_on_localhost(lib, peft_model, tmp_path, capsys):
+def test_work_cells_reload_the_adapter_and_launch_on_localhost(lib, peft_model, tmp_path):
     peft_model.save_pretrained(tmp_path / "models" / "final_adapter")
+    notices = []
     settings = {"launch_ui": True, "max_new_tokens": 8, "device": "cpu", "dtype": "float32"}
-    namespace = {**vars(lib), "S": settings, "OUT": tmp_path, "MODEL_PATH": lib.embedded_model_dir()}
+    namespace = {**vars(lib), "sys": sys, "S": settings, "OUT": tmp_path, "MODEL_PATH": lib.embedded_model_dir(),
+                 "announce": notices.append}  # sys, S, OUT, MODEL_PATH: globals of the set-up cells
     for source in work_cells():
         exec(source, namespace)  # noqa: S102 - running the notebook's own cells is the point
     try:
-        assert "kernel restarted" in capsys.readouterr().out
+        assert notices and "kernel restarted" in notices[0]
         assert hasattr(namespace["ft_model"], "disable_adapter")
         assert namespace["UI_URL"].startswith("http://127.0.0.1:")
     finally:

@@ -4,6 +4,7 @@ Needs `pip install playwright` and `apt-get install chromium`. Without them the 
 when the CI environment variable is set. Writes docs/ui_screenshot.png.
 """
 
+import importlib.util
 import os
 import socket
 import time
@@ -17,13 +18,13 @@ SCREENSHOT = ROOT / "docs" / "ui_screenshot.png"
 TIMEOUT_MS = 120_000  # generous: a loaded 2-core runner generates a few tokens per second
 
 
-def require(condition, reason):
-    """Skip the module when a browser dependency is missing, or fail on CI where it must be installed."""
-    if condition:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} — the UI browser tests must run on CI.", pytrace=False)
-    pytest.skip(reason)
+def missing_requirement():
+    """Why a browser cannot be driven here (playwright or chromium missing), or None."""
+    if importlib.util.find_spec("playwright") is None:
+        return "playwright is not installed (pip install playwright)"
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} is missing (apt-get install chromium)"
+    return None
 
 
 def free_port():
@@ -51,23 +52,30 @@ def app_url(lib, embedded_model):
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
-    """A chromium page with the app loaded."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    require(sync_playwright is not None, "playwright is not installed (pip install playwright)")
-    require(Path(CHROMIUM).exists(), f"{CHROMIUM} is missing (apt-get install chromium)")
+def browser():
+    """Headless Debian chromium driven by Playwright; skipped (failed on CI) when either is missing."""
+    reason = missing_requirement()
+    if reason and os.environ.get("CI"):
+        pytest.fail(f"{reason}: the UI browser tests must run on CI.", pytrace=False)
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1280, "height": 960})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(app_url, wait_until="domcontentloaded")  # Gradio keeps a connection open: never "networkidle"
-        page.locator("#question textarea").wait_for()
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, app_url):
+    """A page with the app loaded (the browser is checked first, so a missing one skips before the model loads)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 960})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(app_url, wait_until="domcontentloaded")  # Gradio keeps a connection open: never "networkidle"
+    page.locator("#question textarea").wait_for()
+    return page
 
 
 def bot_texts(page):
@@ -130,6 +138,19 @@ def test_empty_message_gets_a_friendly_prompt(page):
     page.locator("#send").click()
     page.locator('#chat [data-testid="bot"]', has_text="Please type a medical question").wait_for()
     assert len(bot_texts(page)) == calls + 1
+
+
+def test_stop_button_ends_a_long_answer(page):
+    page.locator("#chat-max-new-tokens input[type=number]").fill("400")
+    page.locator("#chat-max-new-tokens input[type=number]").press("Tab")
+    before = len(bot_texts(page))
+    ask(page, "Describe the causes, symptoms, diagnosis and treatment of heart failure in detail.")
+    page.wait_for_function(f"document.querySelectorAll('#chat [data-testid=\"bot\"]').length > {before}")
+    page.locator("#stop").click()
+    stopped_at = time.monotonic()
+    answer = wait_until_settled(lambda: bot_texts(page)[-1], seconds=3.0)
+    assert answer and len(answer.split()) < 150, "the answer kept growing after Stop"
+    assert time.monotonic() - stopped_at < 30
 
 
 def test_clear_empties_the_chat(page):
