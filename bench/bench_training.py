@@ -25,7 +25,8 @@ computed: computed tokens (incl. padding), real tokens (non-padding), loss token
 != -100). "content tokens" are the question+answer tokens of the processed examples without any template:
 the same number for both recipes, so content tokens/s compares the recipes on one denominator.
 
-Example:  python bench/bench_training.py --examples 48 --epochs 1 --out bench/sample.json
+Example:  python bench/bench_training.py --examples 48 --threads 1 --ref-max-steps 3 \
+              --recipes ref,ours,ours-bf16,ours-gc --out bench/results/sample_48.json
 """
 
 import argparse
@@ -43,7 +44,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT / "data" / "medical_flashcards_sample.json"
-SHARED_DATA = ROOT.parent / "shared" / "data" / "medical_meadow_wikidoc_patient_information.json"
 RECIPES = ("ref", "ours", "ours-bf16", "ours-gc")
 DEFAULT_RECIPES = "ref,ours,ours-bf16"
 REF_MAX_LENGTH = 512
@@ -180,12 +180,16 @@ def train_ours(lib, model, tokenizer, frame, args, device, precision, gradient_c
     if gradient_checkpointing:
         # transformers 5 renamed the flag; `gradient_checkpointing` is a mirror read only at construction
         config.activation_checkpointing = config.gradient_checkpointing = True
+    full_lengths = [len(lib.encode_for_loss(tokenizer, q, a)["input_ids"])
+                    for q, a in zip(frame["question"], frame["answer"])]
     dataset = Dataset.from_list(lib.to_prompt_completion(frame))
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
     packed = trainer.train_dataset
     tokens = sum(len(ids) for ids in packed["input_ids"])  # padding-free rows, batch 1: computed = real
     stats = {"max_length": settings["max_length"], "rows": len(packed), "grad_accum": settings["grad_accum"],
-             "profile": settings["profile"], "epoch_computed_tokens": tokens, "epoch_real_tokens": tokens}
+             "profile": settings["profile"], "epoch_computed_tokens": tokens, "epoch_real_tokens": tokens,
+             "truncated_examples": sum(n > settings["max_length"] for n in full_lengths),
+             "untruncated_tokens": sum(full_lengths)}
     return trainer, stats
 
 
@@ -226,7 +230,7 @@ def run_worker(args):
             trainer, stats = train_reference(lib, model, tokenizer, frame, args, device, precision, out_dir)
         else:
             trainer, stats = train_ours(lib, model, tokenizer, frame, args, device, precision,
-                                                 recipe == "ours-gc", out_dir)
+                                        recipe == "ours-gc", out_dir)
         counter = TokenCounter(trainer.model)
         load_start = os.getloadavg()[0]
         start, cpu_start = time.perf_counter(), time.process_time()
@@ -278,7 +282,8 @@ def run_recipe_subprocess(recipe, args):
         proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
         if proc.returncode != 0:
             tail = (proc.stdout + proc.stderr)[-3000:]
-            return {"recipe": recipe, "skipped": True, "reason": f"worker failed (exit {proc.returncode}):\n{tail}"}
+            return {"recipe": recipe, "skipped": True, "failed": True,
+                    "reason": f"worker failed (exit {proc.returncode}):\n{tail}"}
         return json.loads(Path(result_path).read_text())
     finally:
         os.unlink(result_path)
@@ -299,7 +304,7 @@ def print_report(results):
     header = ("recipe", "precision", "ckpt", "s/epoch", "CPU s/epoch", "real tok/s", "computed tok/s", "content tok/s",
               "real frac", "computed tok", "real tok", "loss tok", "peak MB", "loss first→last", "ref s / s",
               "ref CPU s / CPU s")
-    rows = []
+    rows, unit = [], "" if ref is None else "x"
     for r in results:
         if r["skipped"]:
             print(f"{r['recipe']}: SKIPPED — {r['reason']}")
@@ -311,8 +316,8 @@ def print_report(results):
                      fmt(r["computed_tokens_per_s"]),
                      fmt(r["content_tokens_per_s"]), fmt(r["real_fraction"], 3), fmt(r["computed_tokens"]),
                      fmt(r["real_tokens"]), fmt(r["loss_tokens"]), fmt(r["peak_memory_mb"], 0),
-                     f"{fmt(r['first_loss'], 3)}→{fmt(r['last_loss'], 3)}", fmt(ratio, 2) + "x",
-                     fmt(cpu_ratio, 2) + "x"))
+                     f"{fmt(r['first_loss'], 3)}→{fmt(r['last_loss'], 3)}",
+                     fmt(ratio, 2) + unit, fmt(cpu_ratio, 2) + unit))
     if not rows:
         return
     print("| " + " | ".join(header) + " |")
@@ -321,12 +326,12 @@ def print_report(results):
         print("| " + " | ".join(row) + " |")
     for r in results:
         if not r["skipped"]:
-            keys = ("examples", "epochs_done", "optimizer_steps", "batches", "rows", "max_length", "train_seconds",
-                    "epoch_computed_tokens", "epoch_real_tokens", "torch_threads", "loadavg_1min_start",
-                    "loadavg_1min_end")
-            extra = ", ".join(f"{k}={r[k]}" for k in keys if k in r)
-            print(f"  {r['recipe']}: {extra}" + (f", truncated_examples={r['truncated_examples']}"
-                                                 if "truncated_examples" in r else ""))
+            keys = ("examples", "epochs_done", "optimizer_steps", "batches", "rows", "max_length", "grad_accum",
+                    "train_seconds", "train_cpu_seconds", "epoch_computed_tokens", "epoch_real_tokens",
+                    "truncated_examples", "untruncated_tokens", "checkpointed_modules", "torch_threads",
+                    "loadavg_1min_start", "loadavg_1min_end")
+            extra = ", ".join(f"{k}={round(r[k], 2) if isinstance(r[k], float) else r[k]}" for k in keys if k in r)
+            print(f"  {r['recipe']}: {extra}")
 
 
 def parse_args(argv=None):
@@ -395,7 +400,7 @@ def main(argv=None):
                   "results": results}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(record, indent=2) + "\n")
-    return 0
+    return 1 if any(r.get("failed") for r in results) else 0
 
 
 if __name__ == "__main__":

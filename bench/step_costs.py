@@ -17,6 +17,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -53,7 +54,7 @@ def main(argv=None):
     settings = lib.build_run_settings({**lib.PARAM_DEFAULTS, "PROFILE": "cpu", "SEED": args.seed},
                                       lib.detect_device())
     settings.update(bf16=False, fp16=False)
-    config = lib.sft_config(settings, "/tmp/step_costs_out", 2e-4)
+    config = lib.sft_config(settings, tempfile.mkdtemp(prefix="step_costs_"), 2e-4)  # nothing is saved there
     trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(lib.to_prompt_completion(frame)),
                          processing_class=tokenizer)
     packed = trainer.data_collator([trainer.train_dataset[0]])
@@ -96,23 +97,26 @@ def main(argv=None):
         "causal-same-ids": (causal, {}, row_tokens),
     }
     times = {name: [] for name in cases}
+    cpu_times = {name: [] for name in cases}
     for repeat in range(args.repeats + 1):  # repeat 0 is the warm-up
         for name, (inputs, kwargs, _) in cases.items():
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             step(inputs, **kwargs)
             if repeat:
                 times[name].append(time.perf_counter() - start)
+                cpu_times[name].append(time.process_time() - cpu_start)
     rows = []
     print(f"threads={torch.get_num_threads()} repeats={args.repeats} packed row = {row_tokens} tokens "
           f"({len(packed['position_ids'][0].eq(0).nonzero())} examples)")
-    print("| case | tokens | median s | s per 1k tokens | all s |")
-    print("|---|---|---|---|---|")
+    print("| case | tokens | median s | s per 1k tokens | median CPU s | CPU s per 1k tokens | all s |")
+    print("|---|---|---|---|---|---|---|")
     for name, (_, _, tokens) in cases.items():
-        median = statistics.median(times[name])
+        median, cpu_median = statistics.median(times[name]), statistics.median(cpu_times[name])
         rows.append({"case": name, "tokens": int(tokens), "median_s": median, "s_per_1k_tokens": median / tokens * 1000,
-                     "all_s": times[name]})
-        print(f"| {name} | {tokens} | {median:.2f} | {median / tokens * 1000:.2f} | "
-              f"{', '.join(f'{t:.2f}' for t in times[name])} |")
+                     "median_cpu_s": cpu_median, "cpu_s_per_1k_tokens": cpu_median / tokens * 1000,
+                     "all_s": times[name], "all_cpu_s": cpu_times[name]})
+        print(f"| {name} | {tokens} | {median:.2f} | {median / tokens * 1000:.2f} | {cpu_median:.2f} | "
+              f"{cpu_median / tokens * 1000:.2f} | {', '.join(f'{t:.2f}' for t in times[name])} |")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"argv": sys.argv, "threads": torch.get_num_threads(), "rows": rows},
