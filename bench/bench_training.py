@@ -34,7 +34,6 @@ import json
 import math
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -70,15 +69,6 @@ def load_notebook_lib():
             os.unlink(handle.name)
     except ImportError:  # no jupytext: fall back to the generated notebook
         return nbload.load_lib()
-
-
-def peak_memory_mb(device):
-    """CUDA peak allocated on a GPU, this process's peak RSS on a CPU (MB)."""
-    import torch
-
-    if device == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class TokenCounter:
@@ -257,7 +247,7 @@ def run_worker(args):
         "computed_tokens_per_s": counter.computed / seconds, "real_tokens_per_s": counter.real / seconds,
         "content_tokens_per_s": content_tokens / seconds, "examples_per_s": len(frame) * epochs_done / seconds,
         "first_loss": logs[0]["loss"] if logs else None, "last_loss": logs[-1]["loss"] if logs else None,
-        "peak_memory_mb": peak_memory_mb(device), "torch_threads": torch.get_num_threads(),
+        "peak_memory_mb": lib.peak_memory_mb(device), "torch_threads": torch.get_num_threads(),
         "loadavg_1min_start": load_start, "loadavg_1min_end": load_end, **stats,
     }
     return result
