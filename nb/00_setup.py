@@ -21,8 +21,8 @@
 
 # %% tags=["parameters"]
 PROFILE = "auto"  # "auto", "gpu", "cpu" or "smoke"
-MODEL_ID = None  # None = the model of the profile, else a hub id or a local folder
-DATASET = None  # None = Medical Meadow flashcards from the hub, else a local .json/.jsonl/.csv
+MODEL_ID = None  # None: the profile's model; or a hub id, or a local folder
+DATASET = None  # None: Medical Meadow flashcards from the hub; or a local .json/.jsonl/.csv file
 MAX_EXAMPLES = None  # subset size drawn before splitting
 EPOCHS = None  # final training epochs
 SWEEP_STEPS = None  # training steps for each of the six experiment configurations

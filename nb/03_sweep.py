@@ -51,7 +51,7 @@ def lora_config(config):
                       target_modules=list(config["target_modules"]), task_type="CAUSAL_LM")
 
 
-def sft_config(settings, output_dir, learning_rate, max_steps=-1, epochs=1.0, logging_steps=5):
+def sft_config(settings, output_dir, learning_rate, max_steps=-1, epochs=1.0, logging_steps=5, warmup=0.05):
     """TRL SFTConfig for our recipe: packed answer-only rows, no padding, 16-bit where supported, no checkpointing."""
     return SFTConfig(
         output_dir=str(output_dir), learning_rate=learning_rate, max_steps=max_steps, num_train_epochs=epochs,
@@ -59,7 +59,7 @@ def sft_config(settings, output_dir, learning_rate, max_steps=-1, epochs=1.0, lo
         gradient_accumulation_steps=settings["grad_accum"],
         max_length=settings["max_length"], packing=True, packing_strategy="bfd", completion_only_loss=True,
         gradient_checkpointing=False, bf16=settings["bf16"], fp16=settings["fp16"],
-        lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.0, logging_steps=logging_steps,
+        lr_scheduler_type="cosine", warmup_steps=warmup, weight_decay=0.0, logging_steps=logging_steps,
         eval_strategy="no", save_strategy="no", report_to="none", seed=settings["seed"], data_seed=settings["seed"],
         include_num_input_tokens_seen=True, dataloader_num_workers=0, disable_tqdm=True,
     )
@@ -141,8 +141,9 @@ def run_sweep_config(config, model, tokenizer, train_ds, val_frame, settings, mo
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     base = load_quantized_copy(settings, model_path) if config["quantization"] != "none" else model
-    args = sft_config(settings, run_dir / config["config"], config["learning_rate"],
-                      max_steps=settings["sweep_steps"], logging_steps=max(1, settings["sweep_steps"] // 4))
+    # No warm-up in a run of a few steps: its first step would be taken at learning rate 0.
+    args = sft_config(settings, run_dir / config["config"], config["learning_rate"], max_steps=settings["sweep_steps"],
+                      logging_steps=max(1, settings["sweep_steps"] // 4), warmup=0)
     trainer, seconds = train_one(base, tokenizer, train_ds, None, config, args)
     nll, n_tokens = answer_nll(trainer.model, tokenizer, val_frame, settings["eval_batch_size"])
     row = {**config, "target_modules": ",".join(config["target_modules"]), "max_steps": settings["sweep_steps"],

@@ -1,5 +1,6 @@
 """Data pipeline and configuration: column mapping, cleaning, splitting, bad input, parameters."""
 
+import ast
 import json
 
 import pandas as pd
@@ -118,3 +119,12 @@ def test_chat_format_labels_only_the_answer(lib, tokenizer):
     record = lib.to_prompt_completion(pd.DataFrame({"question": ["Q?"], "answer": ["A."]}))[0]
     assert record["prompt"][-1] == {"role": "user", "content": "Q?"}
     assert record["completion"] == [{"role": "assistant", "content": "A."}]
+
+
+def test_papermill_sees_every_parameter_with_its_default(lib):
+    import papermill
+    from nbload import NOTEBOOK
+
+    found = papermill.inspect_notebook(str(NOTEBOOK))
+    assert list(found) == list(lib.PARAM_DEFAULTS)  # a line papermill cannot parse would be missing here
+    assert {name: ast.literal_eval(found[name]["default"]) for name in found} == lib.PARAM_DEFAULTS

@@ -34,12 +34,14 @@ def test_rerun_skips_finished_configurations(lib, embedded_model, tmp_path, monk
     frame = pd.DataFrame({"question": ["What is insulin?", "What is anemia?", "What is asthma?"],
                           "answer": ["A hormone that lowers glucose.", "Low hemoglobin.", "Airway narrowing."]})
     device = {"device": "cpu", "device_name": "cpu", "dtype": "float32", "bf16": False, "fp16": False}
-    settings = {**lib.build_run_settings({**lib.PARAM_DEFAULTS, "PROFILE": "smoke"}, device), "sweep_steps": 1}
+    settings = {**lib.build_run_settings({**lib.PARAM_DEFAULTS, "PROFILE": "smoke"}, device), "sweep_steps": 2}
     train = Dataset.from_list(lib.to_prompt_completion(frame))
     configs = lib.sweep_configs(False)[:2]
     fingerprint = lambda config: lib.config_fingerprint(config, settings, "d", {"train": 3}, "m")  # noqa: E731
     first = lib.run_sweep(configs, model, tokenizer, train, frame, settings, None, tmp_path, fingerprint)
     assert all(row["train_seconds"] > 0 for row in first)
+    # the first step trains (no warm-up at learning rate 0), so the two learning rates give different losses
+    assert first[0]["train_loss"] != first[1]["train_loss"]
     assert not hasattr(model, "peft_config")  # every adapter was removed again
 
     def must_not_train(*args, **kwargs):
