@@ -109,10 +109,24 @@ def sweep_steps_for(settings, final_steps):
     return max(2, min(settings["sweep_steps"], final_steps // 12))
 
 
+RECIPE_FIELDS = ("learning_rate", "max_steps", "warmup_steps", "lr_scheduler_type", "weight_decay", "max_length",
+                 "per_device_train_batch_size", "gradient_accumulation_steps", "packing", "packing_strategy",
+                 "completion_only_loss", "gradient_checkpointing", "bf16", "fp16", "seed")
+
+
+def sweep_args(config, settings, run_dir):
+    """The SFTConfig of one sweep run: sweep_steps steps, no warm-up (a first step at learning rate 0 is wasted)."""
+    return sft_config(settings, Path(run_dir) / config["config"], config["learning_rate"],
+                      max_steps=settings["sweep_steps"], logging_steps=max(1, settings["sweep_steps"] // 4), warmup=0)
+
+
 def config_fingerprint(config, settings, data_name, split_sizes, model_name):
     """A short hash of everything that determines a sweep result, to know when a saved one is reusable."""
     keys = ("sweep_steps", "max_length", "grad_accum", "seed", "max_examples", "dtype", "device")
-    payload = json.dumps([config, {k: settings[k] for k in keys}, data_name, split_sizes, model_name], sort_keys=True)
+    args = sweep_args(config, settings, "unused")
+    recipe = {field: str(getattr(args, field)) for field in RECIPE_FIELDS}
+    payload = json.dumps([config, {k: settings[k] for k in keys}, recipe, data_name, split_sizes, model_name],
+                         sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -141,9 +155,7 @@ def run_sweep_config(config, model, tokenizer, train_ds, val_frame, settings, mo
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     base = load_quantized_copy(settings, model_path) if config["quantization"] != "none" else model
-    # No warm-up in a run of a few steps: its first step would be taken at learning rate 0.
-    args = sft_config(settings, run_dir / config["config"], config["learning_rate"], max_steps=settings["sweep_steps"],
-                      logging_steps=max(1, settings["sweep_steps"] // 4), warmup=0)
+    args = sweep_args(config, settings, run_dir)
     trainer, seconds = train_one(base, tokenizer, train_ds, None, config, args)
     nll, n_tokens = answer_nll(trainer.model, tokenizer, val_frame, settings["eval_batch_size"])
     row = {**config, "target_modules": ",".join(config["target_modules"]), "max_steps": settings["sweep_steps"],

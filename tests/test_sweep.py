@@ -55,6 +55,19 @@ def test_rerun_skips_finished_configurations(lib, embedded_model, tmp_path, monk
         lib.run_sweep(configs, model, tokenizer, train, frame, settings, None, tmp_path, changed)
 
 
+def test_fingerprint_follows_the_training_recipe(lib, monkeypatch):
+    device = {"device": "cpu", "device_name": "cpu", "dtype": "float32", "bf16": False, "fp16": False}
+    settings = {**lib.build_run_settings({**lib.PARAM_DEFAULTS, "PROFILE": "smoke"}, device), "sweep_steps": 2}
+    config = lib.sweep_configs(False)[0]
+    before = lib.config_fingerprint(config, settings, "d", {"train": 3}, "m")
+    assert before == lib.config_fingerprint(config, settings, "d", {"train": 3}, "m")
+    assert before != lib.config_fingerprint({**config, "learning_rate": 5e-4}, settings, "d", {"train": 3}, "m")
+    with_warmup = lambda config, settings, run_dir: lib.sft_config(  # noqa: E731
+        settings, run_dir, config["learning_rate"], max_steps=settings["sweep_steps"], warmup=0.05)
+    monkeypatch.setitem(lib.config_fingerprint.__globals__, "sweep_args", with_warmup)
+    assert before != lib.config_fingerprint(config, settings, "d", {"train": 3}, "m")  # saved runs are not reused
+
+
 def test_sweep_budget_is_capped_on_small_data_unless_explicit(lib, tokenizer):
     frame = pd.DataFrame({"question": ["What is insulin?"] * 40, "answer": ["A hormone that lowers glucose."] * 40})
     settings = {"max_length": 256, "grad_accum": 1, "sweep_steps": 30, "sweep_steps_explicit": False}
