@@ -122,11 +122,10 @@ def sweep_args(config, settings, run_dir):
 
 def config_fingerprint(config, settings, data_name, split_sizes, model_name):
     """A short hash of everything that determines a sweep result, to know when a saved one is reusable."""
-    keys = ("sweep_steps", "max_length", "grad_accum", "seed", "max_examples", "dtype", "device")
-    args = sweep_args(config, settings, "unused")
+    args = sweep_args(config, settings, "unused")  # steps, row length, accumulation, seed: all in the recipe
     recipe = {field: str(getattr(args, field)) for field in RECIPE_FIELDS}
-    payload = json.dumps([config, {k: settings[k] for k in keys}, recipe, data_name, split_sizes, model_name],
-                         sort_keys=True)
+    data = {k: settings[k] for k in ("max_examples", "dtype", "device")}
+    payload = json.dumps([config, data, recipe, data_name, split_sizes, model_name], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
