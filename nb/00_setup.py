@@ -209,6 +209,40 @@ def announce(message):
 
 
 # %% [markdown]
+# Each section records when it starts in `metrics/section_timings.json`, so the report can say where the
+# time went. A rerun of a section's first cell replaces its mark instead of adding one.
+
+# %% tags=["lib"]
+from IPython.display import Markdown
+
+
+def timings_path(results_dir):
+    """Where the section timings of a run are kept."""
+    return Path(results_dir) / "metrics" / "section_timings.json"
+
+
+def mark_section(results_dir, section, now=None, reset=False):
+    """Record that `section` starts now (reset=True starts a new run's timings); return all marks."""
+    path = timings_path(results_dir)
+    marks = {} if reset or not path.exists() else json.loads(path.read_text()).get("marks", {})
+    marks[section] = time.time() if now is None else now
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"marks": marks}, indent=2) + "\n")
+    return marks
+
+
+def close_timings(results_dir, now=None):
+    """Turn the start marks into seconds per section (each lasts until the next one starts); return them."""
+    path = timings_path(results_dir)
+    marks = json.loads(path.read_text()).get("marks", {}) if path.exists() else {}
+    ordered = sorted(marks.items(), key=lambda item: item[1])
+    ends = [start for _, start in ordered[1:]] + [time.time() if now is None else now]
+    sections = [{"section": name, "seconds": round(end - start, 2)} for (name, start), end in zip(ordered, ends)]
+    path.write_text(json.dumps({"marks": marks, "sections": sections}, indent=2) + "\n")
+    return sections
+
+
+# %% [markdown]
 # Resolve the parameters (papermill values win, then `MEDLLM_*` variables, then profile defaults),
 # detect the device, and record the configuration in `run_config.json`.
 
@@ -218,6 +252,7 @@ DEVICE = detect_device()
 S = build_run_settings(params, DEVICE)
 OUT = Path(S["results_dir"])
 OUT.mkdir(parents=True, exist_ok=True)
+mark_section(OUT, "Set-up", reset=True)
 seed_everything(S["seed"])
 update_run_config(OUT, profile=S["profile"], seed=S["seed"], device=S["device_name"], dtype=S["dtype"],
                   versions=library_versions(), started_at=dt.datetime.now().isoformat(timespec="seconds"),

@@ -171,6 +171,7 @@ def plot_lengths(lengths, path):
 # columns found and the ones accepted.
 
 # %%
+mark_section(OUT, "2. Data pipeline")
 raw_df, DATA_SOURCE, DATA_NAME = load_dataset_frame(S["dataset"], ONLINE)
 update_run_config(OUT, dataset=DATA_NAME, dataset_source=DATA_SOURCE)
 pairs = map_columns(raw_df)

@@ -223,6 +223,7 @@ def plot_sweep(table, path):
 # a higher-learning-rate all-linear variant (announced below).
 
 # %%
+mark_section(OUT, "3. LoRA experiments")
 warnings.filterwarnings("ignore", message=".*padding-free.*")
 train_ds = Dataset.from_list(train_records)
 val_ds = Dataset.from_list(to_prompt_completion(splits["val"]))

@@ -75,6 +75,7 @@ def plot_training(log, path):
 # Train. On a T4 this is the longest step; the table in the README estimates it per profile.
 
 # %%
+mark_section(OUT, "4. Fine-tuning")
 FINAL = selected_config(experiments)
 final_args = sft_config(S, OUT / "checkpoints", FINAL["learning_rate"], epochs=S["epochs"], logging_steps=5)
 set_seed(S["seed"])
@@ -96,3 +97,31 @@ tokenizer.save_pretrained(ADAPTER_DIR)
 shutil.rmtree(OUT / "checkpoints", ignore_errors=True)
 print(f"Adapter saved to {ADAPTER_DIR}: {sorted(p.name for p in ADAPTER_DIR.iterdir())}")
 log.tail()
+
+# %% [markdown]
+# Everything the final training used — the LoRA configuration, TRL's full `SFTConfig`, the steps and
+# tokens it ran — goes to `metrics/run_hyperparameters.json`, so the run can be repeated without reading code.
+
+# %% tags=["lib"]
+def hyperparameters_record(args, config, state, runtime_s=None):
+    """The final training's hyperparameters: LoRA config, key SFTConfig fields, steps, tokens, and the full config."""
+    world = max(1, int(getattr(args, "world_size", 1) or 1))
+    record = {"config": config["config"], "lora_r": int(config["lora_r"]), "lora_alpha": int(config["lora_alpha"]),
+              "lora_dropout": float(config["lora_dropout"]), "target_modules": list(config["target_modules"]),
+              "quantization": config.get("quantization", "none"), "epochs": float(args.num_train_epochs),
+              "global_step": int(state.global_step), "max_steps": int(state.max_steps), "world_size": world,
+              "effective_rows_per_step": args.per_device_train_batch_size * args.gradient_accumulation_steps * world,
+              "trained_tokens": int(state.num_input_tokens_seen), "train_runtime_s": runtime_s}
+    for field in ("learning_rate", "max_length", "per_device_train_batch_size", "gradient_accumulation_steps",
+                  "lr_scheduler_type", "warmup_steps", "weight_decay", "optim", "packing", "packing_strategy",
+                  "completion_only_loss", "gradient_checkpointing", "bf16", "fp16", "seed"):
+        value = getattr(args, field)
+        record[field] = value if isinstance(value, (int, float, bool, str, type(None))) else str(value)
+    record["sft_config"] = json.loads(json.dumps(args.to_dict(), default=str))
+    return record
+
+
+# %%
+HYPERPARAMETERS = hyperparameters_record(final_args, FINAL, trainer.state, train_result.metrics["train_runtime"])
+(OUT / "metrics" / "run_hyperparameters.json").write_text(json.dumps(HYPERPARAMETERS, indent=2) + "\n")
+{k: v for k, v in HYPERPARAMETERS.items() if k != "sft_config"}

@@ -213,17 +213,26 @@ def write_evaluation(scores, scored, out_dir):
     return json_path, csv_path
 
 
-def summary_table(scores):
-    """Base vs fine-tuned table: one row per metric, with the difference and its 95% CI where computed."""
+def evaluation_results(scores, knowledge=None):
+    """The evaluation table: metric, base, fine-tuned, difference, relative change, 95% CI of the difference, n."""
     rows = []
-    for metric in OVERLAP_METRICS + ("perplexity", "mean_words"):
-        if metric not in scores["base"]:
+    for metric in ("bleu", "rouge1", "rouge2", "rougeL", "perplexity", "mean_words"):
+        if metric not in scores.get("base", {}):
             continue
         base, tuned = scores["base"][metric], scores["fine_tuned"][metric]
-        ci = scores["ci95"].get(metric)
+        ci = scores.get("ci95", {}).get(metric, {})
+        n = scores.get("n_perplexity_examples") if metric == "perplexity" else scores.get("n_examples")
         rows.append({"metric": metric, "base": base, "fine_tuned": tuned, "difference": tuned - base,
-                     "ci95": f"[{ci['low']:+.4f}, {ci['high']:+.4f}]" if ci else ""})
-    return pd.DataFrame(rows).set_index("metric")
+                     "relative_change": (tuned - base) / base if base else float("nan"),
+                     "ci95_low": ci.get("low"), "ci95_high": ci.get("high"), "n": n})
+    for task in (knowledge or {}).get("tasks", []):
+        if task.get("status") == "ok":
+            base, tuned, ci = task["base_accuracy"], task["fine_tuned_accuracy"], task.get("ci95") or {}
+            rows.append({"metric": f"accuracy ({task['name']})", "base": base, "fine_tuned": tuned,
+                         "difference": tuned - base, "relative_change": (tuned - base) / base if base else float("nan"),
+                         "ci95_low": ci.get("low"), "ci95_high": ci.get("high"), "n": task.get("n")})
+    return pd.DataFrame(rows, columns=["metric", "base", "fine_tuned", "difference", "relative_change",
+                                       "ci95_low", "ci95_high", "n"])
 
 
 def wrapped_table(frame, precision=3):
@@ -296,6 +305,7 @@ def plot_rouge_differences(scored, path):
 # prompt length, and only the new tokens are decoded.
 
 # %%
+mark_section(OUT, "5. Evaluation")
 eval_frame = splits["test"].head(S["eval_examples"]).reset_index(drop=True)
 eval_start = time.perf_counter()
 predictions = answer_with_both(ft_model, tokenizer, eval_frame["question"], S["max_new_tokens"], S["gen_batch_size"])
@@ -315,7 +325,9 @@ print(f"Fine-tuned wins on {scores['win_rate']['win']:.0%}, ties on {scores['win
       f"{scores['win_rate']['loss']:.0%} of the questions (per-question ROUGE-L). Mean answer length: base "
       f"{scores['base']['mean_words']:.0f}, fine-tuned {scores['fine_tuned']['mean_words']:.0f}, reference "
       f"{scores['reference_mean_words']:.0f} words.")
-summary_table(scores).round(4)
+EVALUATION = evaluation_results(scores)
+EVALUATION.to_csv(OUT / "metrics" / "evaluation_results.csv", index=False)
+EVALUATION.round(4)
 
 # %% [markdown]
 # ### Side by side: the first five test questions

@@ -466,6 +466,17 @@ def launch_ui(demo, in_colab, port=None):
     return local_url
 
 
+def write_ui_status(results_dir, url, launch_requested):
+    """Record in metrics/ui_status.json that the UI was built, and whether (and why not) it was launched."""
+    launched = bool(url)
+    reason = None if launched else ("LAUNCH_UI is False" if not launch_requested else "the launch returned no URL")
+    record = {"built": True, "launched": launched, "local": bool(url) and "127.0.0.1" in str(url), "reason": reason}
+    path = Path(results_dir) / "metrics" / "ui_status.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
 def load_finetuned(model_path, adapter_dir, device, dtype="float32"):
     """Load the base model and put the saved LoRA adapter on it; returns (PeftModel, tokenizer)."""
     from peft import PeftModel
@@ -482,6 +493,7 @@ def load_finetuned(model_path, adapter_dir, device, dtype="float32"):
 # `results/models/final_adapter` (run the set-up cells first).
 
 # %%
+mark_section(OUT, "6. Gradio UI")
 if "ft_model" not in globals():
     ADAPTER_DIR = OUT / "models" / "final_adapter"
     announce(f"No fine-tuned model in memory (kernel restarted?): loading the adapter saved in {ADAPTER_DIR}.")
@@ -493,8 +505,6 @@ demo = build_ui(ft_model, tokenizer, S)
 # the app stays up while the kernel lives. On Colab, open the public `gradio.live` link; it expires after a week.
 
 # %%
-if S["launch_ui"]:
-    UI_URL = launch_ui(demo, in_colab="google.colab" in sys.modules)
-    print(f"The medical assistant is running at {UI_URL}")
-else:
-    print("LAUNCH_UI is False: the app was built but not launched.")
+UI_URL = launch_ui(demo, in_colab="google.colab" in sys.modules) if S["launch_ui"] else None
+write_ui_status(OUT, UI_URL, S["launch_ui"])
+print(f"The medical assistant is running at {UI_URL}" if UI_URL else "LAUNCH_UI is False: the app was not launched.")

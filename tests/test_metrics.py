@@ -104,7 +104,14 @@ def test_evaluation_writer_follows_spec(lib, tmp_path):
                                        "fine_tuned_rougeL", "base_bleu", "fine_tuned_bleu"]
     assert {"base_words", "fine_tuned_words", "reference_words"} <= set(table.columns)
     assert table["fine_tuned_rougeL"].mean() == pytest.approx(written["fine_tuned"]["rougeL"])
-    assert list(lib.summary_table(scores).index) == ["bleu", "rouge1", "rouge2", "rougeL", "perplexity", "mean_words"]
+    results = lib.evaluation_results(scores)
+    assert list(results["metric"]) == ["bleu", "rouge1", "rouge2", "rougeL", "perplexity", "mean_words"]
+    rouge = results.set_index("metric").loc["rougeL"]
+    assert rouge["difference"] == pytest.approx(written["fine_tuned"]["rougeL"] - written["base"]["rougeL"])
+    assert rouge["relative_change"] == pytest.approx(rouge["difference"] / rouge["base"])
+    ci = written["ci95"]["rougeL"]
+    assert (rouge["ci95_low"], rouge["ci95_high"]) == (ci["low"], ci["high"])
+    assert results.set_index("metric").loc[["rouge1", "perplexity"], "ci95_low"].isna().all()
 
 
 def test_plots_are_written(lib, tmp_path):
