@@ -401,21 +401,36 @@ def example_picks(predictions):
     return unique
 
 
-def report_examples(out):
-    """Three side-by-side examples chosen by per-question ROUGE-L difference."""
+DATA_ATTRIBUTION = {
+    "wikidoc": "Questions and reference answers quoted from WikiDoc patient information (via the Medical Meadow "
+               "collection of medAlpaca), licensed CC BY-SA: https://www.wikidoc.org",
+    "medical_meadow_medical_flashcards": "Questions and reference answers quoted from Medical Meadow flashcards "
+                                         "(medalpaca/medical_meadow_medical_flashcards on the Hugging Face hub).",
+    "medical_flashcards_sample": "Questions and reference answers from the project's own demo sample (MIT).",
+}
+
+
+def data_attribution(dataset):
+    """The attribution line for quoted data examples, chosen by the dataset's name (None when unknown)."""
+    name = Path(str(dataset)).name.lower()
+    return next((text for key, text in DATA_ATTRIBUTION.items() if key in name), None)
+
+
+def report_examples(out, dataset=None):
+    """Three side-by-side examples chosen by per-question ROUGE-L difference, with the data's attribution."""
     predictions = _read_csv(out / "metrics" / "predictions.csv")
     lines = ["### Side by side", ""]
     if predictions is None or not len(predictions):
         return lines + ["Not obtained: `metrics/predictions.csv` is missing.", ""]
+    fields = {"question": "Question", "reference": "Reference", "base_answer": "Base",
+              "fine_tuned_answer": "Fine-tuned"}
     for label, index in example_picks(predictions).items():
         row = predictions.iloc[index]
         lines += [f"**{label}** — ROUGE-L base {row['base_rougeL']:.3f}, "
                   f"fine-tuned {row['fine_tuned_rougeL']:.3f}", "",
-                  f"- *Question:* {clip_text(row['question'])}", f"- *Reference:* {clip_text(row['reference'])}",
-                  f"- *Base:* {clip_text(row['base_answer'])}",
-                  f"- *Fine-tuned:* {clip_text(row['fine_tuned_answer'])}",
-                  ""]
-    return lines
+                  *[f"- *{name}:* {clip_text(row[column])}" for column, name in fields.items() if column in row], ""]
+    attribution = data_attribution(dataset)
+    return lines + ([f"<sub>{attribution}</sub>", ""] if attribution else [])
 
 
 def report_timings(out):
@@ -445,8 +460,8 @@ def build_report(results_dir):
     config = _read_json(out / "run_config.json") or {}
     hyper = _read_json(out / "metrics" / "run_hyperparameters.json") or {}
     parts = [report_header(config), report_config(config, hyper), report_data(out), report_experiments(out),
-             report_training(out), report_evaluation(out), report_knowledge(out), report_examples(out),
-             report_timings(out), report_files(out)]
+             report_training(out), report_evaluation(out), report_knowledge(out),
+             report_examples(out, config.get("dataset")), report_timings(out), report_files(out)]
     return "\n".join(line for part in parts for line in part).rstrip() + "\n"
 
 

@@ -152,6 +152,19 @@ def test_report_numbers_come_from_the_files(lib, run_dir):
     assert "**hurt most** — ROUGE-L base 0.500, fine-tuned 0.100" in report
 
 
+def test_examples_cite_quoted_data_and_survive_without_its_text(lib, run_dir):
+    config = json.loads((run_dir / "run_config.json").read_text())
+    config["dataset"] = "/shared/data/medical_meadow_wikidoc_patient_information.json"
+    (run_dir / "run_config.json").write_text(json.dumps(config))
+    report = lib.build_report(run_dir)
+    assert "licensed CC BY-SA" in report and "- *Question:* q1" in report
+    predictions = pd.read_csv(run_dir / "metrics" / "predictions.csv")
+    predictions.drop(columns=["question", "reference"]).to_csv(run_dir / "metrics" / "predictions.csv", index=False)
+    stripped = lib.build_report(run_dir)
+    assert "- *Question:*" not in stripped and "- *Base:* b1" in stripped
+    assert "**helped most** — ROUGE-L base 0.100, fine-tuned 0.600" in stripped
+
+
 def test_report_says_what_was_not_obtained(lib, tmp_path):
     out = tmp_path / "empty"
     out.mkdir()
