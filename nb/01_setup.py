@@ -1,22 +1,7 @@
 # %% [markdown]
-# **Medical question answering with LoRA — a complete, measured fine-tuning pipeline**
-#
-# This notebook fine-tunes a small open chat model on medical question/answer flashcards with LoRA,
-# and measures everything it claims: a real six-configuration experiment, TRL fine-tuning with loss on
-# the answer only, and an evaluation of base vs fine-tuned model on held-out questions. Every number
-# below is computed by this run; every file lands in `results/`.
-#
-# **How to run:** in Colab choose *Runtime → Change runtime type → T4 GPU*, then *Runtime → Run all*.
-# On a machine without a GPU (or without internet) the same notebook runs a smaller profile on an
-# embedded model and data sample.
-#
-# > ⚠️ **Not medical advice.** This is an educational project. A 1-billion-parameter model fine-tuned
-# > for half an hour is not a clinician and makes confident mistakes.
-
-# %% [markdown]
 # ## Set-up: parameters, installs, device and profile
 #
-# All knobs live in the next cell (tagged `parameters`, so `papermill -p NAME VALUE` can set them;
+# *A step before Section 2, not a section of its own.* All knobs live in the next cell (tagged `parameters`, so `papermill -p NAME VALUE` can set them;
 # `MEDLLM_<NAME>` environment variables work too). `None` means "the profile's default".
 
 # %% tags=["parameters"]
