@@ -1,8 +1,9 @@
 # %% [markdown]
 # ## Set-up: parameters, installs, device and profile
 #
-# *A step before Section 2, not a section of its own.* All knobs live in the next cell (tagged `parameters`, so `papermill -p NAME VALUE` can set them;
-# `MEDLLM_<NAME>` environment variables work too). `None` means "the profile's default".
+# *A step before Section 2, not a section of its own.* All knobs live in the next cell (tagged
+# `parameters`, so `papermill -p NAME VALUE` can set them; `MEDLLM_<NAME>` environment variables work
+# too). `None` means "the profile's default".
 
 # %% tags=["parameters"]
 PROFILE = "auto"  # "auto", "gpu", "cpu" or "smoke"
