@@ -78,8 +78,8 @@ def plot_training(log, path):
 FINAL = selected_config(experiments)
 final_args = sft_config(S, OUT / "checkpoints", FINAL["learning_rate"], epochs=S["epochs"], logging_steps=5)
 set_seed(S["seed"])
-ft_model = get_peft_model(model, lora_config(FINAL))
-trainer = SFTTrainer(model=ft_model, args=final_args, train_dataset=train_ds, eval_dataset=val_ds,
+ft_model = get_peft_model(training_base(FINAL, model, S, MODEL_PATH), lora_config(FINAL))  # 4-bit for QLoRA
+trainer = MedSFTTrainer(model=ft_model, args=final_args, train_dataset=train_ds, eval_dataset=val_ds,
                      processing_class=tokenizer, callbacks=[EvalEveryFraction(5)])
 ft_model.print_trainable_parameters()
 train_result = trainer.train()
