@@ -171,62 +171,6 @@ def resolve_profile(name, cuda_available):
     return PROFILES[name]
 
 
-def cpu_supports_bf16():
-    """True when this CPU has native bf16 matrix instructions (AMX or AVX-512 BF16)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-PRECISIONS = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
-
-
-def device_decision(kind, capability=None, memory_gb=None, native_bf16=False, precision="auto"):
-    """The run's device settings as data, from hardware facts and PRECISION (no torch calls here)."""
-    cuda = kind == "cuda"
-    if precision not in {"auto", *PRECISIONS}:
-        raise ValueError(f"Unknown PRECISION {precision!r}: choose 'auto', 'fp16', 'bf16' or 'fp32'.")
-    if precision == "auto":
-        precision = "bf16" if native_bf16 else ("fp16" if cuda else "fp32")
-    where = f"this GPU (compute capability {capability[0]}.{capability[1]})" if cuda else "this CPU"
-    if precision == "bf16" and not native_bf16:
-        raise ValueError(f"PRECISION='bf16' was asked for, but {where} has no native bf16: it would be emulated, "
-                         "several times slower. Use PRECISION='auto' (fp16 on a GPU, fp32 on a CPU) or 'fp16'.")
-    if precision == "fp16" and not cuda:
-        raise ValueError("PRECISION='fp16' needs a CUDA GPU; on a CPU use 'auto' or 'fp32'.")
-    big = (memory_gb or 0) >= 12
-    return {
-        "precision": precision,
-        # On a CPU the weights stay fp32 and bf16 is autocast; on a GPU the frozen weights are 16-bit too.
-        "dtype": PRECISIONS[precision] if cuda else "float32",
-        "bf16": precision == "bf16", "fp16": precision == "fp16",
-        "attention": "sdpa",
-        "qlora": cuda and capability >= (6, 0),  # bitsandbytes NF4 needs compute capability 6.0+
-        "triton_loss": cuda and capability >= (8, 0),  # TRL's Triton loss kernel: only where TRL's CI runs it
-        "gen_batch_cap": (32 if big else 16) if cuda else 8,
-        "eval_batch_cap": (16 if big else 8) if cuda else 8,
-    }
-
-
-def device_facts():
-    """What the hardware is: kind, name, compute capability, memory (GB) and native bf16."""
-    if torch.cuda.is_available():
-        props = torch.cuda.get_device_properties(0)
-        capability = tuple(torch.cuda.get_device_capability(0))
-        return {"device": "cuda", "device_name": props.name, "capability": capability,
-                "memory_gb": round(props.total_memory / 2**30, 1), "native_bf16": capability >= (8, 0)}
-    return {"device": "cpu", "device_name": platform.processor() or platform.machine(), "capability": None,
-            "memory_gb": None, "native_bf16": cpu_supports_bf16()}
-
-
-def detect_device(precision="auto"):
-    """Describe the accelerator and decide its settings: dtype, autocast, attention, QLoRA, batch caps."""
-    facts = device_facts()
-    return {**facts, **device_decision(facts["device"], facts["capability"], facts["memory_gb"],
-                                       facts["native_bf16"], precision)}
-
 
 def build_run_settings(params, device):
     """Merge parameters, profile defaults and device facts into one flat settings dict."""
@@ -284,6 +228,74 @@ def announce(message):
     print(f"⚠️  {message}")
 
 
+
+# %% [markdown]
+# ### The device decision
+#
+# The hardware facts (CUDA compute capability and memory, or whether this CPU has native bf16) and
+# `PRECISION` decide, as plain data, the precision, whether QLoRA runs, TRL's loss kernel and the batch
+# caps. `torch.cuda.is_bf16_supported()` is not asked: it answers True on a T4, where bf16 is only emulated.
+# Progress bars show in an interactive session and stay out of papermill and CI logs.
+
+# %% tags=["lib"]
+def cpu_supports_bf16():
+    """True when this CPU has native bf16 matrix instructions (AMX or AVX-512 BF16)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+PRECISIONS = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
+def device_decision(kind, capability=None, memory_gb=None, native_bf16=False, precision="auto"):
+    """The run's device settings as data, from hardware facts and PRECISION (no torch calls here)."""
+    cuda = kind == "cuda"
+    if precision not in {"auto", *PRECISIONS}:
+        raise ValueError(f"Unknown PRECISION {precision!r}: choose 'auto', 'fp16', 'bf16' or 'fp32'.")
+    if precision == "auto":
+        precision = "bf16" if native_bf16 else ("fp16" if cuda else "fp32")
+    where = f"this GPU (compute capability {capability[0]}.{capability[1]})" if cuda else "this CPU"
+    if precision == "bf16" and not native_bf16:
+        raise ValueError(f"PRECISION='bf16' was asked for, but {where} has no native bf16: it would be emulated, "
+                         "several times slower. Use PRECISION='auto' (fp16 on a GPU, fp32 on a CPU) or 'fp16'.")
+    if precision == "fp16" and not cuda:
+        raise ValueError("PRECISION='fp16' needs a CUDA GPU; on a CPU use 'auto' or 'fp32'.")
+    big = (memory_gb or 0) >= 12
+    return {
+        "precision": precision,
+        # On a CPU the weights stay fp32 and bf16 is autocast; on a GPU the frozen weights are 16-bit too.
+        "dtype": PRECISIONS[precision] if cuda else "float32",
+        "bf16": precision == "bf16", "fp16": precision == "fp16",
+        "attention": "sdpa",
+        "qlora": cuda and capability >= (6, 0),  # bitsandbytes NF4 needs compute capability 6.0+
+        "triton_loss": cuda and capability >= (8, 0),  # TRL's Triton loss kernel: only where TRL's CI runs it
+        "gen_batch_cap": (32 if big else 16) if cuda else 8,
+        "eval_batch_cap": (16 if big else 8) if cuda else 8,
+    }
+
+
+def device_facts():
+    """What the hardware is: kind, name, compute capability, memory (GB) and native bf16."""
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        capability = tuple(torch.cuda.get_device_capability(0))
+        return {"device": "cuda", "device_name": props.name, "capability": capability,
+                "memory_gb": round(props.total_memory / 2**30, 1), "native_bf16": capability >= (8, 0)}
+    return {"device": "cpu", "device_name": platform.processor() or platform.machine(), "capability": None,
+            "memory_gb": None, "native_bf16": cpu_supports_bf16()}
+
+
+def detect_device(precision="auto"):
+    """Describe the accelerator and decide its settings: dtype, autocast, attention, QLoRA, batch caps."""
+    facts = device_facts()
+    return {**facts, **device_decision(facts["device"], facts["capability"], facts["memory_gb"],
+                                       facts["native_bf16"], precision)}
+
+
+# %% tags=["lib"]
 def gpu_record(settings):
     """The GPU facts for run_config.json (None on a CPU)."""
     if settings["device"] != "cuda":
@@ -308,6 +320,20 @@ def parent_command():
         return ""
 
 
+def set_library_progress_bars(enabled):
+    """Turn the datasets, transformers and huggingface_hub progress bars on or off together."""
+    import datasets
+    import huggingface_hub.utils
+    from transformers.utils import logging as transformers_logging
+
+    if enabled:
+        datasets.enable_progress_bars(), transformers_logging.enable_progress_bar()
+        huggingface_hub.utils.enable_progress_bars()
+    else:
+        datasets.disable_progress_bars(), transformers_logging.disable_progress_bar()
+        huggingface_hub.utils.disable_progress_bars()
+
+
 def progress_bars_wanted(environ=None, parent=None):
     """True in an interactive session; False under papermill, in CI or with MEDLLM_QUIET=1 (readable logs)."""
     environ = os.environ if environ is None else environ
@@ -326,6 +352,7 @@ params = apply_env_overrides({name: globals()[name] for name in PARAM_DEFAULTS})
 DEVICE = detect_device(params["PRECISION"])
 use_trl_triton_loss(DEVICE["triton_loss"])
 S = {**build_run_settings(params, DEVICE), "progress": progress_bars_wanted()}
+set_library_progress_bars(S["progress"])
 OUT = Path(S["results_dir"])
 OUT.mkdir(parents=True, exist_ok=True)
 seed_everything(S["seed"])

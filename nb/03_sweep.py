@@ -70,78 +70,6 @@ def sft_config(settings, output_dir, learning_rate, max_steps=-1, epochs=1.0, lo
     )
 
 
-def memory_in_use_mb(device):
-    """Memory in use now: CUDA allocated on a GPU, the process's resident set on a CPU (MB)."""
-    if device == "cuda":
-        return torch.cuda.memory_allocated() / 2**20
-    return _proc_status_kb("VmRSS") / 1024
-
-
-def reset_peak_memory(device):
-    """Start a new peak: CUDA's peak counter, or Linux's resident-set high-water mark (clear_refs 5)."""
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        return
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass  # then the CPU peak is the process's lifetime peak, as before
-
-
-def peak_memory_mb(device):
-    """Peak memory since the last reset: CUDA peak allocated on a GPU, the resident-set high-water mark on a CPU."""
-    if device == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20
-    return (_proc_status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
-
-
-def _proc_status_kb(field):
-    """A kB field of /proc/self/status (0 where there is none)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def release_memory(device, *models):
-    """Free what a finished run held: break accelerate's forward-rebinding cycles, collect, empty the CUDA cache."""
-    for model in models:
-        for name in ("forward", "_original_forward"):  # instance attributes accelerate set for mixed precision
-            model.__dict__.pop(name, None)
-    del models
-    gc.collect()
-    if device == "cuda":
-        torch.cuda.empty_cache()
-
-
-def upcast_trainable_params(model):
-    """Cast trainable parameters to fp32 (TRL makes a 4-bit model's LoRA weights bf16; fp16 AMP cannot unscale bf16)."""
-    changed = 0
-    for param in model.parameters():
-        if param.requires_grad and param.dtype != torch.float32:
-            param.data = param.data.float()
-            changed += 1
-    return changed
-
-
-class MedSFTTrainer(SFTTrainer):
-    """TRL's SFTTrainer with every trainable parameter kept in fp32, whatever TRL did to a quantized model."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        upcast_trainable_params(self.model)
-
-
-def training_base(config, model, settings, model_path):
-    """The model a configuration trains on: a 4-bit copy for a QLoRA configuration, else the shared model."""
-    if config.get("quantization", "none") == "none":
-        return model
-    return load_quantized_copy(settings, model_path)
-
-
 def answer_nll(model, tokenizer, frame, batch_size=8):
     """Summed negative log-likelihood of the answer tokens given the prompt, and the number of answer tokens."""
     encoded = [encode_for_loss(tokenizer, q, a) for q, a in zip(frame["question"], frame["answer"])]
@@ -241,7 +169,9 @@ def run_sweep_config(config, model, tokenizer, train_ds, val_frame, settings, mo
     del trainer
     if base is model:
         peft_model.unload()  # remove the LoRA layers again: the next configuration starts from the same base
-    release_memory(device, peft_model)
+        release_memory(device, peft_model)
+    else:  # TRL's fused LM head also rebinds the 4-bit copy's forward: break that cycle too
+        release_memory(device, peft_model, base)
     del peft_model, base  # a QLoRA run's 4-bit copy goes with them
     release_memory(device)
     return row
@@ -297,6 +227,85 @@ def plot_sweep(table, path):
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return fig
+
+
+# %% [markdown]
+# **Memory and QLoRA.** Each run's memory is its peak *above* what was in use when it started; everything
+# it held is released before the next one (including the `forward` that accelerate and TRL bind to the
+# model, which makes reference cycles). TRL casts a 4-bit model's trainable weights to bf16, which fp16's
+# gradient scaler cannot unscale, so `MedSFTTrainer` keeps them in fp32.
+
+# %% tags=["lib"]
+def memory_in_use_mb(device):
+    """Memory in use now: CUDA allocated on a GPU, the process's resident set on a CPU (MB)."""
+    if device == "cuda":
+        return torch.cuda.memory_allocated() / 2**20
+    return _proc_status_kb("VmRSS") / 1024
+
+
+def reset_peak_memory(device):
+    """Start a new peak: CUDA's peak counter, or Linux's resident-set high-water mark (clear_refs 5)."""
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        return
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass  # then the CPU peak is the process's lifetime peak, as before
+
+
+def peak_memory_mb(device):
+    """Peak memory since the last reset: CUDA peak allocated on a GPU, the resident-set high-water mark on a CPU."""
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return (_proc_status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
+
+
+def _proc_status_kb(field):
+    """A kB field of /proc/self/status (0 where there is none)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def release_memory(device, *models):
+    """Free what a finished run held: break the forward-rebinding cycles, collect, empty the CUDA cache."""
+    for model in models:
+        for name in ("forward", "_original_forward"):  # set by accelerate (mixed precision) and TRL (fused LM head)
+            model.__dict__.pop(name, None)
+    del models
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
+
+
+def upcast_trainable_params(model):
+    """Cast trainable parameters to fp32 (TRL makes a 4-bit model's LoRA weights bf16; fp16 AMP cannot unscale bf16)."""
+    changed = 0
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != torch.float32:
+            param.data = param.data.float()
+            changed += 1
+    return changed
+
+
+class MedSFTTrainer(SFTTrainer):
+    """TRL's SFTTrainer with every trainable parameter kept in fp32, whatever TRL did to a quantized model."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        upcast_trainable_params(self.model)
+
+
+def training_base(config, model, settings, model_path):
+    """The model a configuration trains on: a 4-bit copy for a QLoRA configuration, else the shared model."""
+    if config.get("quantization", "none") == "none":
+        return model
+    return load_quantized_copy(settings, model_path)
 
 
 # %% [markdown]

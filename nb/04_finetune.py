@@ -7,7 +7,8 @@
 # `models/final_adapter/` — a few MB that load on top of the unchanged base model.
 #
 # **Why this recipe:** the same one as the experiments — packed, padding-free rows, loss on the answer
-# tokens only — so the selected configuration behaves here as it did there, only for longer.
+# tokens only — so the selected configuration behaves here as it did there, only for longer. If the 4-bit
+# QLoRA row was selected, it is trained on a 4-bit copy of the base model here too.
 
 # %% tags=["lib"]
 from transformers import TrainerCallback

@@ -36,6 +36,8 @@ def parse_args(argv=None):
     parser.add_argument("--precision", default="fp16", help="fp16 = T4 conditions (default)")
     parser.add_argument("--cpu-smoke", action="store_true",
                         help="run the stages on a CPU with the embedded model and smoke shapes (tests the script)")
+    parser.add_argument("--sweep-configs", type=int, default=None,
+                        help="run only the first N sweep configurations (a quicker partial check)")
     parser.add_argument("--no-t4-memory", action="store_true",
                         help="do not cap this process at a T4's 15 GB on a larger GPU")
     return parser.parse_args(argv)
@@ -116,6 +118,7 @@ def prepare(lib, args):
     profile, model_id = ("smoke", str(lib.embedded_model_dir())) if args.cpu_smoke else ("gpu", args.model)
     settings = lib.build_run_settings({**lib.PARAM_DEFAULTS, "PROFILE": profile, "MODEL_ID": model_id}, device)
     settings = {**settings, "sweep_steps": 2, "progress": False}
+    lib.set_library_progress_bars(False)
     frame, _ = lib.clean_pairs(lib.map_columns(lib.read_table(lib.embedded_data_path())))
     splits = lib.split_frame(frame, settings["seed"])
     return settings, splits
@@ -137,7 +140,7 @@ def run_checks(lib, args, work_dir):
     train_ds = Dataset.from_list(lib.to_prompt_completion(splits["train"]))
     val_ds = Dataset.from_list(lib.to_prompt_completion(splits["val"]))
     rows = []
-    for config in lib.sweep_configs(settings["qlora"]):
+    for config in lib.sweep_configs(settings["qlora"])[:args.sweep_configs]:
         row = stages.run(f"sweep: {config['config']}", lambda config=config: lib.run_sweep_config(
             config, model, tokenizer, train_ds, splits["val"], settings, path, work_dir / "runs"))
         rows += [row] if row else []
@@ -183,7 +186,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as work_dir:
         stages = run_checks(lib, args, Path(work_dir))
     failed = [name for name, ok, *_ in stages.results if not ok]
-    expected = len(stage_names(lib))
+    expected = len(stage_names(lib)) - 6 + len(lib.sweep_configs(True)[:args.sweep_configs])
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU (--cpu-smoke)"
     if failed or len(stages.results) < expected:
         print(f"VERDICT: ✗ {len(failed)} of {expected} stages failed on {gpu}: {', '.join(failed) or 'stopped early'}")

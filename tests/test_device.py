@@ -337,6 +337,19 @@ def test_progress_bars_only_in_interactive_sessions(lib, tmp_path, environ, pare
     assert lib.sft_config(settings, tmp_path, 1e-4).disable_tqdm is (not wanted)
 
 
+def test_library_progress_bars_follow_the_decision(lib):
+    import datasets
+    from transformers.utils import logging as transformers_logging
+
+    try:
+        lib.set_library_progress_bars(False)
+        assert not datasets.is_progress_bar_enabled() and not transformers_logging.is_progress_bar_enabled()
+        lib.set_library_progress_bars(True)
+        assert datasets.is_progress_bar_enabled() and transformers_logging.is_progress_bar_enabled()
+    finally:
+        lib.set_library_progress_bars(True)
+
+
 def test_gpu_check_dry_run():
     done = subprocess.run(["bash", "scripts/gpu_check.sh", "--dry-run"], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
