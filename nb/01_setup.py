@@ -16,17 +16,55 @@ EVAL_EXAMPLES = None  # test questions answered by both models
 RESULTS_DIR = "results"
 SEED = 42
 LAUNCH_UI = True
+PRECISION = "auto"  # "auto", "fp16", "bf16" or "fp32"; auto = bf16 only where the hardware has it natively
 
 # %% [markdown]
 # On Colab the pinned requirements are installed first (a few seconds when they are already present).
 # Elsewhere, install them yourself: `pip install -r requirements.txt` (the README has one command for it).
 
-# %%
+# %% tags=["lib"]
+import importlib.metadata
 import sys
 
+WATCHED_DISTRIBUTIONS = {  # module name -> distribution name, for modules a Colab runtime may import early
+    "pyarrow": "pyarrow", "huggingface_hub": "huggingface-hub", "transformers": "transformers", "peft": "peft",
+    "trl": "trl", "datasets": "datasets", "accelerate": "accelerate", "tokenizers": "tokenizers",
+    "safetensors": "safetensors", "gradio": "gradio", "bitsandbytes": "bitsandbytes", "fsspec": "fsspec",
+}
+
+
+def stale_imports(modules=None, installed_version=importlib.metadata.version):
+    """Modules already imported whose installed version changed since: [(module, loaded, installed)]."""
+    modules = sys.modules if modules is None else modules
+    stale = []
+    for name, distribution in WATCHED_DISTRIBUTIONS.items():
+        loaded = getattr(modules.get(name), "__version__", None)
+        if loaded is None:
+            continue
+        try:
+            installed = installed_version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        if installed != loaded:
+            stale.append((name, loaded, installed))
+    return stale
+
+
+def require_fresh_imports(modules=None, installed_version=importlib.metadata.version):
+    """Stop when %pip replaced a package this session had already imported (the old copy would keep running)."""
+    stale = stale_imports(modules, installed_version)
+    if stale:
+        changes = ", ".join(f"{name} {loaded} → {installed}" for name, loaded, installed in stale)
+        raise RuntimeError(f"The install step upgraded packages that were already loaded ({changes}); this session "
+                           "still runs the old copies. Choose Runtime → Restart session, then Run all "
+                           "(the second install takes seconds).")
+
+
+# %%
 if "google.colab" in sys.modules:
     %pip install -q "transformers>=5.2,<6" "peft>=0.18,<1" "trl>=1.0,<2" "datasets>=4,<6" "accelerate>=1.10,<2"
     %pip install -q "bitsandbytes>=0.46,<1" "rouge-score==0.1.2" "sacrebleu>=2.4,<3" "gradio>=5.40,<7"
+    require_fresh_imports()
 
 # %% tags=["lib"]
 import dataclasses
@@ -50,6 +88,7 @@ import torch
 PARAM_DEFAULTS = {
     "PROFILE": "auto", "MODEL_ID": None, "DATASET": None, "MAX_EXAMPLES": None, "EPOCHS": None,
     "SWEEP_STEPS": None, "EVAL_EXAMPLES": None, "RESULTS_DIR": "results", "SEED": 42, "LAUNCH_UI": True,
+    "PRECISION": "auto",
 }
 HUB_DATASET = "medalpaca/medical_meadow_medical_flashcards"
 EMBEDDED_MODEL_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -118,25 +157,6 @@ def resolve_profile(name, cuda_available):
     return PROFILES[name]
 
 
-def cpu_supports_bf16():
-    """True when this CPU has native bf16 matrix instructions (AMX or AVX-512 BF16)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-def detect_device():
-    """Describe the accelerator: device name, training dtype and whether bf16/fp16 autocast applies."""
-    if torch.cuda.is_available():
-        bf16 = torch.cuda.is_bf16_supported()
-        return {"device": "cuda", "device_name": torch.cuda.get_device_name(0),
-                "dtype": "bfloat16" if bf16 else "float16", "bf16": bf16, "fp16": not bf16}
-    bf16 = cpu_supports_bf16()
-    return {"device": "cpu", "device_name": platform.processor() or platform.machine(),
-            "dtype": "float32", "bf16": bf16, "fp16": False}
-
 
 def build_run_settings(params, device):
     """Merge parameters, profile defaults and device facts into one flat settings dict."""
@@ -154,8 +174,8 @@ def build_run_settings(params, device):
         "max_new_tokens": profile.max_new_tokens,
         "max_length": profile.max_length,
         "grad_accum": profile.grad_accum,
-        "gen_batch_size": profile.gen_batch_size,
-        "eval_batch_size": profile.eval_batch_size,
+        "gen_batch_size": min(profile.gen_batch_size, device.get("gen_batch_cap", profile.gen_batch_size)),
+        "eval_batch_size": min(profile.eval_batch_size, device.get("eval_batch_cap", profile.eval_batch_size)),
         "results_dir": str(params["RESULTS_DIR"]),
         "seed": int(params["SEED"]),
         "launch_ui": bool(params["LAUNCH_UI"]),
@@ -192,6 +212,121 @@ def seed_everything(seed):
 def announce(message):
     """Print a fallback or notice so it stands out in the output."""
     print(f"⚠️  {message}")
+
+
+
+# %% [markdown]
+# ### The device decision
+#
+# The hardware facts (CUDA compute capability and memory, or whether this CPU has native bf16) and
+# `PRECISION` decide, as plain data, the precision, whether QLoRA runs, TRL's loss kernel and the batch
+# caps. `torch.cuda.is_bf16_supported()` is not asked: it answers True on a T4, where bf16 is only emulated.
+# Progress bars show in an interactive session and stay out of papermill and CI logs.
+
+# %% tags=["lib"]
+def cpu_supports_bf16():
+    """True when this CPU has native bf16 matrix instructions (AMX or AVX-512 BF16)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+PRECISIONS = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
+def device_decision(kind, capability=None, memory_gb=None, native_bf16=False, precision="auto"):
+    """The run's device settings as data, from hardware facts and PRECISION (no torch calls here)."""
+    cuda = kind == "cuda"
+    if precision not in {"auto", *PRECISIONS}:
+        raise ValueError(f"Unknown PRECISION {precision!r}: choose 'auto', 'fp16', 'bf16' or 'fp32'.")
+    if precision == "auto":
+        precision = "bf16" if native_bf16 else ("fp16" if cuda else "fp32")
+    where = f"this GPU (compute capability {capability[0]}.{capability[1]})" if cuda else "this CPU"
+    if precision == "bf16" and not native_bf16:
+        raise ValueError(f"PRECISION='bf16' was asked for, but {where} has no native bf16: it would be emulated, "
+                         "several times slower. Use PRECISION='auto' (fp16 on a GPU, fp32 on a CPU) or 'fp16'.")
+    if precision == "fp16" and not cuda:
+        raise ValueError("PRECISION='fp16' needs a CUDA GPU; on a CPU use 'auto' or 'fp32'.")
+    big = (memory_gb or 0) >= 12
+    return {
+        "precision": precision,
+        # On a CPU the weights stay fp32 and bf16 is autocast; on a GPU the frozen weights are 16-bit too.
+        "dtype": PRECISIONS[precision] if cuda else "float32",
+        "bf16": precision == "bf16", "fp16": precision == "fp16",
+        "attention": "sdpa",
+        "qlora": cuda and capability >= (6, 0),  # bitsandbytes NF4 needs compute capability 6.0+
+        "triton_loss": cuda and capability >= (8, 0),  # TRL's Triton loss kernel: only where TRL's CI runs it
+        "gen_batch_cap": (32 if big else 16) if cuda else 8,
+        "eval_batch_cap": (16 if big else 8) if cuda else 8,
+    }
+
+
+def device_facts():
+    """What the hardware is: kind, name, compute capability, memory (GB) and native bf16."""
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        capability = tuple(torch.cuda.get_device_capability(0))
+        return {"device": "cuda", "device_name": props.name, "capability": capability,
+                "memory_gb": round(props.total_memory / 2**30, 1), "native_bf16": capability >= (8, 0)}
+    return {"device": "cpu", "device_name": platform.processor() or platform.machine(), "capability": None,
+            "memory_gb": None, "native_bf16": cpu_supports_bf16()}
+
+
+def detect_device(precision="auto"):
+    """Describe the accelerator and decide its settings: dtype, autocast, attention, QLoRA, batch caps."""
+    facts = device_facts()
+    return {**facts, **device_decision(facts["device"], facts["capability"], facts["memory_gb"],
+                                       facts["native_bf16"], precision)}
+
+
+# %% tags=["lib"]
+def gpu_record(settings):
+    """The GPU facts for run_config.json (None on a CPU)."""
+    if settings["device"] != "cuda":
+        return None
+    return {"name": settings["device_name"], "capability": ".".join(map(str, settings["capability"])),
+            "memory_gb": settings["memory_gb"], "triton_loss": settings["triton_loss"]}
+
+
+def use_trl_triton_loss(enabled):
+    """Switch TRL's Triton kernel for the fused LM-head loss on or off (off: TRL's torch tiles, as on a CPU)."""
+    from trl.kernels import chunked_logprob
+    from transformers.utils import is_triton_available
+
+    chunked_logprob._TRITON_AVAILABLE = bool(enabled) and is_triton_available()
+
+
+def parent_command():
+    """The command line of the process that started this one ('' where unknown), e.g. papermill's."""
+    try:
+        return Path(f"/proc/{os.getppid()}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def set_library_progress_bars(enabled):
+    """Turn the datasets, transformers and huggingface_hub progress bars on or off together."""
+    import datasets
+    import huggingface_hub.utils
+    from transformers.utils import logging as transformers_logging
+
+    if enabled:
+        datasets.enable_progress_bars(), transformers_logging.enable_progress_bar()
+        huggingface_hub.utils.enable_progress_bars()
+    else:
+        datasets.disable_progress_bars(), transformers_logging.disable_progress_bar()
+        huggingface_hub.utils.disable_progress_bars()
+
+
+def progress_bars_wanted(environ=None, parent=None):
+    """True in an interactive session; False under papermill, in CI or with MEDLLM_QUIET=1 (readable logs)."""
+    environ = os.environ if environ is None else environ
+    parent = parent_command() if parent is None else parent
+    if environ.get("MEDLLM_QUIET", "").lower() in {"1", "true", "yes"} or environ.get("CI"):
+        return False
+    return "papermill" not in parent
 
 
 # %% [markdown]
@@ -234,15 +369,17 @@ def close_timings(results_dir, now=None):
 
 # %%
 params = apply_env_overrides({name: globals()[name] for name in PARAM_DEFAULTS})
-DEVICE = detect_device()
-S = build_run_settings(params, DEVICE)
+DEVICE = detect_device(params["PRECISION"])
+use_trl_triton_loss(DEVICE["triton_loss"])
+S = {**build_run_settings(params, DEVICE), "progress": progress_bars_wanted()}
+set_library_progress_bars(S["progress"])
 OUT = Path(S["results_dir"])
 OUT.mkdir(parents=True, exist_ok=True)
 mark_section(OUT, "Set-up", reset=True)
 seed_everything(S["seed"])
 update_run_config(OUT, profile=S["profile"], seed=S["seed"], device=S["device_name"], dtype=S["dtype"],
-                  versions=library_versions(), started_at=dt.datetime.now().isoformat(timespec="seconds"),
-                  finished_at=None)
+                  precision=S["precision"], gpu=gpu_record(S), versions=library_versions(),
+                  started_at=dt.datetime.now().isoformat(timespec="seconds"), finished_at=None)
 pd.Series(S).to_frame("value")
 
 # %% [markdown]
@@ -306,8 +443,9 @@ def resolve_model_source(model_id, online):
     from huggingface_hub import snapshot_download
     try:
         return snapshot_download(model_id, local_files_only=True), "hub"
-    except Exception:  # noqa: BLE001 - any miss in the local cache means "not available offline"
-        announce(f"The hub is unreachable and {model_id} is not cached: using the embedded {EMBEDDED_MODEL_NAME}.")
+    except Exception as error:  # noqa: BLE001 - any miss in the local cache means "not available offline"
+        announce(f"The hub is unreachable and {model_id} is not cached ({type(error).__name__}: {error}): "
+                 f"using the embedded {EMBEDDED_MODEL_NAME}.")
         return str(embedded_model_dir()), "embedded"
 
 

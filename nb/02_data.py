@@ -22,8 +22,8 @@ def embedded_data_path():
     for base in (Path.cwd(), Path.cwd().parent, Path(os.environ.get("MEDLLM_HOME", "."))):
         if (base / "data" / EMBEDDED_DATA).exists():
             return base / "data" / EMBEDDED_DATA
-    raise FileNotFoundError(f"The embedded sample data/{EMBEDDED_DATA} was not found next to the notebook; "
-                            "set DATASET to a local .json/.jsonl/.csv file.")
+    raise FileNotFoundError(f"the embedded sample data/{EMBEDDED_DATA} is not next to the notebook (uploading only "
+                            "the .ipynb leaves it behind); set DATASET to a local .json/.jsonl/.csv file.")
 
 
 def read_table(path):
@@ -110,14 +110,20 @@ def load_dataset_frame(dataset, online):
     """Return (raw frame, source, name) from a local file, the hub, or the embedded sample."""
     if dataset is not None:
         return read_table(dataset), "local", str(dataset)
+    reason = "the Hugging Face hub is unreachable"
     if online:
         try:
             from datasets import load_dataset
             return load_dataset(HUB_DATASET, split="train").to_pandas(), "hub", HUB_DATASET
         except Exception as error:  # noqa: BLE001 - any hub failure falls back to the embedded sample
-            announce(f"Could not load {HUB_DATASET} from the hub ({type(error).__name__}).")
-    path = embedded_data_path()
-    announce(f"Using the embedded demo sample {path.name} ({HUB_DATASET} is unreachable). "
+            reason = f"loading it from the hub failed with {type(error).__name__}: {error}"
+            announce(f"Could not load {HUB_DATASET}: {reason}.")
+    try:
+        path = embedded_data_path()
+    except FileNotFoundError as missing:
+        raise RuntimeError(f"No training data: {HUB_DATASET} could not be used ({reason}), and {missing} "
+                           "Retry when the hub is reachable, or set DATASET to a local file.") from None
+    announce(f"Using the embedded demo sample {path.name} ({HUB_DATASET} could not be used: {reason}). "
              "It is a small project-written sample for trying the pipeline, not medical advice.")
     return read_table(path), "embedded", str(path)
 

@@ -8,14 +8,19 @@
 #
 # **How we train fast:** the loss is computed on the answer only; examples are *packed* best-fit-decreasing
 # into rows of `max_length` tokens with no padding, and `position_ids` restart at every example so packed
-# examples never attend to each other; 16-bit weights on a GPU (fp16 on a T4, bf16 where supported), no
-# 8-bit/4-bit quantization unless the model does not fit, and no gradient checkpointing (the model fits).
+# examples never attend to each other; 16-bit weights on a GPU (`PRECISION`: fp16 on a T4, bf16 only where
+# the GPU has it natively), no gradient checkpointing (the model fits).
 #
 # **Measured per configuration:** train loss, validation loss and perplexity (answer tokens only), seconds,
-# trained tokens per second, peak memory (CUDA peak on a GPU, process peak RSS on a CPU) and trainable
-# parameters. Each result is saved as soon as it finishes, so a rerun after a disconnect skips it.
+# trained tokens per second, trainable parameters and **peak memory above what was in use before the run
+# started** (CUDA allocator on a GPU, resident set on a CPU); the shared 16-bit weights it trained on are a
+# separate column (`resident_weights_mb`), so a QLoRA row — whose 4-bit copy is loaded inside its run and
+# released after it — is compared fairly. Everything a run held is released before the next one. Each
+# result is saved as soon as it finishes, so a rerun after a disconnect skips it. A selected QLoRA row is
+# trained in 4-bit again in Section 4.
 
 # %% tags=["lib"]
+import gc
 import hashlib
 import warnings
 
@@ -52,7 +57,7 @@ def lora_config(config):
 
 
 def sft_config(settings, output_dir, learning_rate, max_steps=-1, epochs=1.0, logging_steps=5, warmup=0.05):
-    """TRL SFTConfig for our recipe: packed answer-only rows, no padding, 16-bit where supported, no checkpointing."""
+    """TRL SFTConfig for our recipe: packed answer-only rows, no padding, the decided precision, no checkpointing."""
     return SFTConfig(
         output_dir=str(output_dir), learning_rate=learning_rate, max_steps=max_steps, num_train_epochs=epochs,
         per_device_train_batch_size=1, per_device_eval_batch_size=1,
@@ -61,15 +66,8 @@ def sft_config(settings, output_dir, learning_rate, max_steps=-1, epochs=1.0, lo
         gradient_checkpointing=False, bf16=settings["bf16"], fp16=settings["fp16"],
         lr_scheduler_type="cosine", warmup_steps=warmup, weight_decay=0.0, logging_steps=logging_steps,
         eval_strategy="no", save_strategy="no", report_to="none", seed=settings["seed"], data_seed=settings["seed"],
-        include_num_input_tokens_seen=True, dataloader_num_workers=0, disable_tqdm=True,
+        include_num_input_tokens_seen=True, dataloader_num_workers=0, disable_tqdm=not settings.get("progress"),
     )
-
-
-def peak_memory_mb(device):
-    """Peak memory so far: CUDA peak allocated on a GPU, the process's peak RSS on a CPU (MB)."""
-    if device == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def answer_nll(model, tokenizer, frame, batch_size=8):
@@ -133,8 +131,8 @@ def train_one(model, tokenizer, train_ds, eval_ds, config, args):
     """Wrap model with a fresh LoRA adapter for config, train it with SFTTrainer; return (trainer, seconds)."""
     set_seed(args.seed)
     peft_model = get_peft_model(model, lora_config(config))
-    trainer = SFTTrainer(model=peft_model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                         processing_class=tokenizer)
+    trainer = MedSFTTrainer(model=peft_model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+                            processing_class=tokenizer)
     start = time.perf_counter()
     trainer.train()
     if torch.cuda.is_available():
@@ -150,10 +148,11 @@ def load_quantized_copy(settings, model_path):
 
 def run_sweep_config(config, model, tokenizer, train_ds, val_frame, settings, model_path, run_dir):
     """Train one configuration for sweep_steps steps, score it on validation data; return its result row."""
-    if settings["device"] == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-    base = load_quantized_copy(settings, model_path) if config["quantization"] != "none" else model
+    device = settings["device"]
+    release_memory(device)
+    reset_peak_memory(device)
+    baseline = memory_in_use_mb(device)  # the shared model and anything else already resident
+    base = training_base(config, model, settings, model_path)
     args = sweep_args(config, settings, run_dir)
     trainer, seconds = train_one(base, tokenizer, train_ds, None, config, args)
     nll, n_tokens = answer_nll(trainer.model, tokenizer, val_frame, settings["eval_batch_size"])
@@ -162,10 +161,19 @@ def run_sweep_config(config, model, tokenizer, train_ds, val_frame, settings, mo
            "eval_perplexity": math.exp(nll / n_tokens), "train_seconds": seconds,
            "trained_tokens": int(trainer.state.num_input_tokens_seen),
            "tokens_per_second": trainer.state.num_input_tokens_seen / seconds,
-           "peak_memory_mb": peak_memory_mb(settings["device"]),
+           "peak_memory_mb": max(0.0, peak_memory_mb(device) - baseline),
+           "resident_weights_mb": model.get_memory_footprint() / 2**20 if base is model else 0.0,
            "trainable_params": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)}
-    trainer.model.unload()  # remove the LoRA layers again: the next configuration starts from the same base
+    peft_model = trainer.model
+    trainer.accelerator.free_memory()  # drops the optimizer and accelerate's references to the model
     del trainer
+    if base is model:
+        peft_model.unload()  # remove the LoRA layers again: the next configuration starts from the same base
+        release_memory(device, peft_model)
+    else:  # TRL's fused LM head also rebinds the 4-bit copy's forward: break that cycle too
+        release_memory(device, peft_model, base)
+    del peft_model, base  # a QLoRA run's 4-bit copy goes with them
+    release_memory(device)
     return row
 
 
@@ -205,9 +213,12 @@ def plot_sweep(table, path):
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     colors = ["tab:orange" if s else "tab:blue" for s in table["selected"]]
     panels = {"eval_loss": "Validation loss (answer tokens) ↓", "tokens_per_second": "Trained tokens per second ↑",
-              "peak_memory_mb": "Peak memory (MB)"}
+              "peak_memory_mb": "Memory to train it (MB): weights + peak above them"}
     for ax, (column, title) in zip(axes, panels.items()):
-        ax.barh(table["config"], table[column], color=colors)
+        left = table["resident_weights_mb"] if column == "peak_memory_mb" and "resident_weights_mb" in table else None
+        if left is not None:
+            ax.barh(table["config"], left, color="lightgrey", label="resident 16-bit weights")
+        ax.barh(table["config"], table[column], left=left, color=colors)
         ax.set_title(title)
         ax.invert_yaxis()
     axes[0].set_xlim(table["eval_loss"].min() * 0.95, table["eval_loss"].max() * 1.02)
@@ -219,6 +230,85 @@ def plot_sweep(table, path):
 
 
 # %% [markdown]
+# **Memory and QLoRA.** Each run's memory is its peak *above* what was in use when it started; everything
+# it held is released before the next one (including the `forward` that accelerate and TRL bind to the
+# model, which makes reference cycles). TRL casts a 4-bit model's trainable weights to bf16, which fp16's
+# gradient scaler cannot unscale, so `MedSFTTrainer` keeps them in fp32.
+
+# %% tags=["lib"]
+def memory_in_use_mb(device):
+    """Memory in use now: CUDA allocated on a GPU, the process's resident set on a CPU (MB)."""
+    if device == "cuda":
+        return torch.cuda.memory_allocated() / 2**20
+    return _proc_status_kb("VmRSS") / 1024
+
+
+def reset_peak_memory(device):
+    """Start a new peak: CUDA's peak counter, or Linux's resident-set high-water mark (clear_refs 5)."""
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        return
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass  # then the CPU peak is the process's lifetime peak, as before
+
+
+def peak_memory_mb(device):
+    """Peak memory since the last reset: CUDA peak allocated on a GPU, the resident-set high-water mark on a CPU."""
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return (_proc_status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
+
+
+def _proc_status_kb(field):
+    """A kB field of /proc/self/status (0 where there is none)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def release_memory(device, *models):
+    """Free what a finished run held: break the forward-rebinding cycles, collect, empty the CUDA cache."""
+    for model in models:
+        for name in ("forward", "_original_forward"):  # set by accelerate (mixed precision) and TRL (fused LM head)
+            model.__dict__.pop(name, None)
+    del models
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
+
+
+def upcast_trainable_params(model):
+    """Cast trainable parameters to fp32 (TRL makes a 4-bit model's LoRA weights bf16; fp16 AMP cannot unscale bf16)."""
+    changed = 0
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != torch.float32:
+            param.data = param.data.float()
+            changed += 1
+    return changed
+
+
+class MedSFTTrainer(SFTTrainer):
+    """TRL's SFTTrainer with every trainable parameter kept in fp32, whatever TRL did to a quantized model."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        upcast_trainable_params(self.model)
+
+
+def training_base(config, model, settings, model_path):
+    """The model a configuration trains on: a 4-bit copy for a QLoRA configuration, else the shared model."""
+    if config.get("quantization", "none") == "none":
+        return model
+    return load_quantized_copy(settings, model_path)
+
+
+# %% [markdown]
 # Build the datasets once. QLoRA needs `bitsandbytes` on a CUDA GPU; elsewhere the sixth configuration is
 # a higher-learning-rate all-linear variant (announced below).
 
@@ -227,9 +317,10 @@ mark_section(OUT, "3. LoRA experiments")
 warnings.filterwarnings("ignore", message=".*padding-free.*")
 train_ds = Dataset.from_list(train_records)
 val_ds = Dataset.from_list(to_prompt_completion(splits["val"]))
-QLORA = S["device"] == "cuda" and importlib.util.find_spec("bitsandbytes") is not None
+QLORA = S["qlora"] and importlib.util.find_spec("bitsandbytes") is not None
 if not QLORA:
-    announce("No CUDA GPU: the 4-bit QLoRA configuration is replaced by 'r16-all-lr1e-3' (4-bit needs CUDA).")
+    announce("No CUDA GPU with bitsandbytes (compute capability 6.0+): the 4-bit QLoRA configuration is replaced "
+             "by 'r16-all-lr1e-3'.")
 CONFIGS = sweep_configs(QLORA)
 pd.DataFrame(CONFIGS)
 
@@ -258,7 +349,8 @@ experiments = select_best(rows)
 experiments.drop(columns=["fingerprint"]).to_csv(OUT / "experiments" / "experiment_tracking.csv", index=False)
 print(f"Sweep: {time.perf_counter() - sweep_start:.0f} s")
 experiments[["config", "learning_rate", "lora_r", "target_modules", "quantization", "train_loss", "eval_loss",
-             "eval_perplexity", "train_seconds", "tokens_per_second", "peak_memory_mb", "trainable_params", "selected"]]
+             "eval_perplexity", "train_seconds", "tokens_per_second", "peak_memory_mb", "resident_weights_mb",
+             "trainable_params", "selected"]]
 
 # %%
 SELECTED = experiments[experiments["selected"]].iloc[0].to_dict()

@@ -7,7 +7,8 @@
 # `models/final_adapter/` — a few MB that load on top of the unchanged base model.
 #
 # **Why this recipe:** the same one as the experiments — packed, padding-free rows, loss on the answer
-# tokens only — so the selected configuration behaves here as it did there, only for longer.
+# tokens only — so the selected configuration behaves here as it did there, only for longer. If the 4-bit
+# QLoRA row was selected, it is trained on a 4-bit copy of the base model here too.
 
 # %% tags=["lib"]
 from transformers import TrainerCallback
@@ -79,8 +80,8 @@ mark_section(OUT, "4. Fine-tuning")
 FINAL = selected_config(experiments)
 final_args = sft_config(S, OUT / "checkpoints", FINAL["learning_rate"], epochs=S["epochs"], logging_steps=5)
 set_seed(S["seed"])
-ft_model = get_peft_model(model, lora_config(FINAL))
-trainer = SFTTrainer(model=ft_model, args=final_args, train_dataset=train_ds, eval_dataset=val_ds,
+ft_model = get_peft_model(training_base(FINAL, model, S, MODEL_PATH), lora_config(FINAL))  # 4-bit for QLoRA
+trainer = MedSFTTrainer(model=ft_model, args=final_args, train_dataset=train_ds, eval_dataset=val_ds,
                      processing_class=tokenizer, callbacks=[EvalEveryFraction(5)])
 ft_model.print_trainable_parameters()
 train_result = trainer.train()

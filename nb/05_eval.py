@@ -54,7 +54,8 @@ def generate_answers(model, tokenizer, questions, max_new_tokens, batch_size, de
     tokenizer.padding_side = "left"
     model.eval()
     try:
-        for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch"):
+        for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch",
+                          disable=not progress_bars_wanted()):
             batch = order[start:start + batch_size]
             encoded = tokenizer.pad({"input_ids": [list(prompts[i]) for i in batch]}, padding=True, return_tensors="pt")
             with torch.no_grad():
