@@ -17,6 +17,7 @@ RESULTS_DIR = "results"
 SEED = 42
 LAUNCH_UI = True
 PRECISION = "auto"  # "auto", "fp16", "bf16" or "fp32"; auto = bf16 only where the hardware has it natively
+PERSIST_DIR = None  # None: outputs stay in RESULTS_DIR; or a folder that outlives the runtime (Colab: Google Drive)
 
 # %% [markdown]
 # On Colab the pinned requirements are installed first (a few seconds when they are already present).
@@ -76,6 +77,7 @@ import os
 import platform
 import random
 import resource
+import secrets
 import shutil
 import socket
 import time
@@ -89,7 +91,9 @@ PARAM_DEFAULTS = {
     "PROFILE": "auto", "MODEL_ID": None, "DATASET": None, "MAX_EXAMPLES": None, "EPOCHS": None,
     "SWEEP_STEPS": None, "EVAL_EXAMPLES": None, "RESULTS_DIR": "results", "SEED": 42, "LAUNCH_UI": True,
     "PRECISION": "auto",
+    "PERSIST_DIR": None,
 }
+DRIVE_ROOT = "/content/drive"
 HUB_DATASET = "medalpaca/medical_meadow_medical_flashcards"
 EMBEDDED_MODEL_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -179,6 +183,7 @@ def build_run_settings(params, device):
         "results_dir": str(params["RESULTS_DIR"]),
         "seed": int(params["SEED"]),
         "launch_ui": bool(params["LAUNCH_UI"]),
+        "persist_dir": None if params.get("PERSIST_DIR") is None else str(params["PERSIST_DIR"]),
         **device,
     }
 
@@ -202,6 +207,47 @@ def update_run_config(results_dir, **fields):
     return record
 
 
+def resolve_results_dir(results_dir, persist_dir):
+    """Where this run's outputs live: RESULTS_DIR, or PERSIST_DIR/<RESULTS_DIR's name> when PERSIST_DIR is set."""
+    if persist_dir is None:
+        return Path(results_dir).expanduser()
+    return Path(persist_dir).expanduser() / Path(results_dir).name
+
+
+def mount_drive_if_needed(persist_dir, in_colab, mount=None):
+    """Mount Google Drive when PERSIST_DIR points into /content/drive on Colab; refuse it elsewhere."""
+    if persist_dir is None or not str(Path(persist_dir).expanduser()).startswith(DRIVE_ROOT + "/"):
+        return False
+    if not in_colab:
+        raise ValueError(f"PERSIST_DIR={persist_dir!r} is on Google Drive, which only Colab can mount. "
+                         "Set PERSIST_DIR to a local folder (or None) on this machine.")
+    if not Path(DRIVE_ROOT, "MyDrive").is_dir():
+        if mount is None:
+            from google.colab import drive
+            mount = drive.mount
+        mount(DRIVE_ROOT)
+    return True
+
+
+STALE_OUTPUTS = ("run_config.json", "metrics", "visualizations", "experiments/experiment_tracking.csv",
+                 "submission_checklist.md", "submission_checklist.json", "REPORT.md")
+
+
+def start_run(results_dir, **fields):
+    """Remove the previous run's outputs (kept: sweep runs, checkpoints, adapter); write a fresh run_config.json."""
+    out = Path(results_dir)
+    if (out / "run_config.json").exists():  # only a folder this notebook wrote before is cleaned
+        for name in STALE_OUTPUTS:
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    run_id = f"{dt.datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    return update_run_config(out, run_id=run_id, **fields)
+
+
 def seed_everything(seed):
     """Seed Python, NumPy and torch for a repeatable run."""
     random.seed(seed)
@@ -212,7 +258,6 @@ def seed_everything(seed):
 def announce(message):
     """Print a fallback or notice so it stands out in the output."""
     print(f"⚠️  {message}")
-
 
 
 # %% [markdown]
@@ -366,6 +411,19 @@ def close_timings(results_dir, now=None):
 # %% [markdown]
 # Resolve the parameters (papermill values win, then `MEDLLM_*` variables, then profile defaults),
 # detect the device, and record the configuration in `run_config.json`.
+#
+# **Where the outputs live, and what survives.** Everything this run writes goes to one folder, `OUT`:
+# `RESULTS_DIR`, or — when `PERSIST_DIR` is set — `PERSIST_DIR/<name of RESULTS_DIR>` (for example
+# `PERSIST_DIR = "/content/drive/MyDrive/medllm"` gives `/content/drive/MyDrive/medllm/results`). On Colab a
+# `PERSIST_DIR` under `/content/drive` mounts Google Drive (you are asked to allow it once); nothing is mounted
+# otherwise. A recycled runtime wipes `/content`, but not Drive: after reconnecting, *Run all* with the same
+# parameters reuses the finished LoRA experiments (`experiments/runs/`) and resumes the final training from
+# its newest complete checkpoint (`checkpoints/`).
+#
+# **Running twice gives the same result.** Each run gets a `run_id` (in `run_config.json`); at the start, the
+# previous run's outputs in `OUT` are removed, so no file from another profile or run is mixed into this
+# one's. Kept are only what is checked before reuse: sweep results and checkpoints (reused only when their
+# configuration fingerprint matches) and the saved adapter (replaced by Section 4).
 
 # %%
 params = apply_env_overrides({name: globals()[name] for name in PARAM_DEFAULTS})
@@ -373,13 +431,15 @@ DEVICE = detect_device(params["PRECISION"])
 use_trl_triton_loss(DEVICE["triton_loss"])
 S = {**build_run_settings(params, DEVICE), "progress": progress_bars_wanted()}
 set_library_progress_bars(S["progress"])
-OUT = Path(S["results_dir"])
-OUT.mkdir(parents=True, exist_ok=True)
-mark_section(OUT, "Set-up", reset=True)
+mount_drive_if_needed(S["persist_dir"], "google.colab" in sys.modules)
+OUT = resolve_results_dir(S["results_dir"], S["persist_dir"])
 seed_everything(S["seed"])
-update_run_config(OUT, profile=S["profile"], seed=S["seed"], device=S["device_name"], dtype=S["dtype"],
-                  precision=S["precision"], gpu=gpu_record(S), versions=library_versions(),
-                  started_at=dt.datetime.now().isoformat(timespec="seconds"), finished_at=None)
+RUN = start_run(OUT, profile=S["profile"], seed=S["seed"], device=S["device_name"], dtype=S["dtype"],
+                precision=S["precision"], gpu=gpu_record(S), results_dir=str(OUT.resolve()),
+                persist_dir=S["persist_dir"], versions=library_versions(),
+                started_at=dt.datetime.now().isoformat(timespec="seconds"), finished_at=None)
+mark_section(OUT, "Set-up", reset=True)
+print(f"Run {RUN['run_id']}: outputs in {OUT.resolve()}")
 pd.Series(S).to_frame("value")
 
 # %% [markdown]

@@ -70,28 +70,48 @@ def sft_config(settings, output_dir, learning_rate, max_steps=-1, epochs=1.0, lo
     )
 
 
+def in_halving_batches(items, batch_size, run_batch):
+    """run_batch over consecutive slices of items; on CUDA out-of-memory halve the batch and retry (raise at 1)."""
+    results, start = [], 0
+    while start < len(items):
+        batch = items[start:start + batch_size]
+        try:
+            results.append(run_batch(batch))
+        except torch.OutOfMemoryError:
+            if batch_size == 1:
+                raise
+            batch_size = max(1, batch_size // 2)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            announce(f"CUDA out of memory: retrying with batch size {batch_size}.")
+            continue
+        start += len(batch)
+    return results
+
+
+def batch_nll(model, tokenizer, batch):
+    """Summed answer-token negative log-likelihood of one batch of encoded examples, and its answer-token count."""
+    device = next(model.parameters()).device
+    width = max(len(e["input_ids"]) for e in batch)
+    pad = tokenizer.pad_token_id
+    ids = torch.tensor([e["input_ids"] + [pad] * (width - len(e["input_ids"])) for e in batch])
+    labels = torch.tensor([e["labels"] + [-100] * (width - len(e["labels"])) for e in batch])
+    mask = (torch.arange(width)[None, :] < torch.tensor([len(e["input_ids"]) for e in batch])[:, None]).long()
+    with torch.no_grad():
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).logits.float()
+        targets = labels[:, 1:].to(device)
+        losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), targets, ignore_index=-100,
+                                                   reduction="sum")
+    return losses.item(), int((targets != -100).sum())
+
+
 def answer_nll(model, tokenizer, frame, batch_size=8):
     """Summed negative log-likelihood of the answer tokens given the prompt, and the number of answer tokens."""
     encoded = [encode_for_loss(tokenizer, q, a) for q, a in zip(frame["question"], frame["answer"])]
     encoded.sort(key=lambda e: len(e["input_ids"]))
-    device = next(model.parameters()).device
-    total, count = 0.0, 0
     model.eval()
-    with torch.no_grad():
-        for start in range(0, len(encoded), batch_size):
-            batch = encoded[start:start + batch_size]
-            width = max(len(e["input_ids"]) for e in batch)
-            pad = tokenizer.pad_token_id
-            ids = torch.tensor([e["input_ids"] + [pad] * (width - len(e["input_ids"])) for e in batch])
-            labels = torch.tensor([e["labels"] + [-100] * (width - len(e["labels"])) for e in batch])
-            mask = (torch.arange(width)[None, :] < torch.tensor([len(e["input_ids"]) for e in batch])[:, None]).long()
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False).logits.float()
-            targets = labels[:, 1:].to(device)
-            losses = torch.nn.functional.cross_entropy(
-                logits[:, :-1].transpose(1, 2), targets, ignore_index=-100, reduction="sum")
-            total += losses.item()
-            count += int((targets != -100).sum())
-    return total, count
+    parts = in_halving_batches(encoded, batch_size, lambda batch: batch_nll(model, tokenizer, batch))
+    return sum(nll for nll, _ in parts), sum(count for _, count in parts)
 
 
 def packed_steps_per_epoch(tokenizer, frame, settings):

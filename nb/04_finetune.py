@@ -9,6 +9,17 @@
 # **Why this recipe:** the same one as the experiments — packed, padding-free rows, loss on the answer
 # tokens only — so the selected configuration behaves here as it did there, only for longer. If the 4-bit
 # QLoRA row was selected, it is trained on a 4-bit copy of the base model here too.
+#
+# **Nothing lost on a disconnect.** The training saves a checkpoint (adapter, optimizer, scheduler, RNG
+# state, trainer state — Trainer's own format) every `CHECKPOINT_MINUTES` minutes of training (3 by default;
+# environment variable `MEDLLM_CHECKPOINT_MINUTES`, 0 = every step), keeping the newest two. Time, not a
+# step count, decides: a checkpoint of a 1.1B model's LoRA adapter with its optimizer state is about 150 MB,
+# which is cheap every few minutes but not every few seconds, and step times differ 50-fold between a T4 and
+# a CPU. Each checkpoint gets a manifest with a fingerprint of the configuration, data, model and recipe and a
+# checksum of every file. Rerunning into the same `RESULTS_DIR` (or `PERSIST_DIR`) resumes from the newest
+# checkpoint whose manifest matches; a checkpoint from another configuration is refused, and a truncated or
+# corrupt one (missing manifest or file, wrong checksum) is skipped and removed, each with a message. After a
+# successful training the checkpoints are deleted.
 
 # %% tags=["lib"]
 from transformers import TrainerCallback
@@ -72,19 +83,195 @@ def plot_training(log, path):
     return fig
 
 
+# %% tags=["lib"]
+CHECKPOINT_MANIFEST = "medllm_checkpoint.json"
+CHECKPOINT_MINUTES = 3.0  # default interval between checkpoints of the final training
+CHECKPOINTS_KEPT = 2
+LORA_FIELDS = ("config", "learning_rate", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "quantization")
+
+
+def file_sha256(path):
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def training_fingerprint(config, args, train_ds, val_ds, settings):
+    """A short hash of the LoRA configuration, training recipe, data and model that a checkpoint belongs to."""
+    recipe = {field: str(getattr(args, field)) for field in RECIPE_FIELDS + ("num_train_epochs",)}
+    data = hashlib.sha256(json.dumps([train_ds.to_list(), val_ds.to_list()], sort_keys=True).encode()).hexdigest()
+    lora = {key: config[key] for key in LORA_FIELDS}
+    model = {key: settings[key] for key in ("model_id", "dtype")}
+    payload = json.dumps([lora, recipe, data, model], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+class CheckpointEvery(TrainerCallback):
+    """Ask the trainer for a checkpoint once `minutes` of training have passed since the last one (0 = every step)."""
+
+    def __init__(self, minutes):
+        self.seconds = 60 * float(minutes)
+        self.last = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        """Request a save when the interval has passed."""
+        if time.monotonic() - self.last >= self.seconds and state.global_step < state.max_steps:
+            control.should_save = True
+        return control
+
+    def on_save(self, args, state, control, **kwargs):
+        """Restart the interval after each save."""
+        self.last = time.monotonic()
+
+
+class CheckpointManifest(TrainerCallback):
+    """Write the fingerprint and a checksum of every file into each checkpoint, last: it marks it complete."""
+
+    def __init__(self, fingerprint):
+        self.fingerprint = fingerprint
+
+    def on_save(self, args, state, control, **kwargs):
+        """Write medllm_checkpoint.json into the checkpoint that was just saved."""
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if not args.should_save or not folder.is_dir():
+            return
+        files = {p.relative_to(folder).as_posix(): file_sha256(p) for p in sorted(folder.rglob("*"))
+                 if p.is_file() and p.name != CHECKPOINT_MANIFEST}
+        staging = folder / (CHECKPOINT_MANIFEST + ".tmp")
+        staging.write_text(json.dumps({"fingerprint": self.fingerprint, "step": state.global_step, "files": files}))
+        staging.replace(folder / CHECKPOINT_MANIFEST)
+
+
+class FaultAfterStep(TrainerCallback):
+    """Test hook (MEDLLM_FAULT_AFTER_STEP=N): end the process abruptly after optimizer step N, like a disconnect."""
+
+    def __init__(self, step):
+        self.step = int(step)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        """Kill the process, without any clean-up, at the chosen step."""
+        if state.global_step == self.step:
+            print(f"MEDLLM_FAULT_AFTER_STEP={self.step}: killing the process now.", flush=True)
+            os._exit(3)
+
+
+def checkpoint_problem(folder, fingerprint):
+    """Why a checkpoint folder can't be resumed from (incomplete, corrupt, other configuration), or None."""
+    manifest_path = Path(folder) / CHECKPOINT_MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "incomplete: no readable manifest (the save was interrupted or the folder is damaged)"
+    if manifest.get("fingerprint") != fingerprint:
+        return (f"from another configuration (fingerprint {manifest.get('fingerprint')}, this run {fingerprint}): "
+                "refused")
+    for name in ("trainer_state.json", "optimizer.pt", "scheduler.pt"):
+        if name not in files:
+            return f"incomplete: {name} was never written"
+    for name, digest in files.items():
+        path = Path(folder) / name
+        if not path.is_file():
+            return f"incomplete: {name} is missing"
+        if file_sha256(path) != digest:
+            return f"corrupt: {name} does not match its checksum (truncated or overwritten)"
+    return None
+
+
+def find_resume_checkpoint(checkpoint_root, fingerprint):
+    """The newest complete checkpoint of this configuration, or None; says why any other one is not used."""
+    root = Path(checkpoint_root)
+    if root.parent.is_dir():
+        for other in sorted(p for p in root.parent.iterdir() if p.is_dir() and p != root):
+            announce(f"Not resuming from {other}: it holds checkpoints of another configuration "
+                     f"(data, model, LoRA settings or recipe differ). It is removed after this training succeeds.")
+    candidates = sorted(root.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]) if
+                        p.name.split("-")[-1].isdigit() else -1, reverse=True)
+    for folder in candidates:
+        problem = checkpoint_problem(folder, fingerprint)
+        if problem is None:
+            return folder
+        announce(f"Skipping checkpoint {folder}: {problem}. It is removed and never loaded.")
+        shutil.rmtree(folder, ignore_errors=True)
+    return None
+
+
+# %% tags=["lib"]
+from peft.tuners.tuners_utils import BaseTunerLayer
+
+OOM_TRAINING_HINT = ("CUDA ran out of memory during the final training of {model} with packed rows of {max_length} "
+                     "tokens. Lower the packed row length `max_length` of the '{profile}' profile (for example "
+                     "PROFILES['{profile}'] = dataclasses.replace(PROFILES['{profile}'], max_length={half}) in the "
+                     "set-up cell), or set MODEL_ID to a smaller model; then run the notebook again.")
+
+
+def remove_lora_layers(model):
+    """The model with every LoRA layer replaced by the layer it wrapped (a no-op on a bare model)."""
+    for name, module in list(model.named_modules()):
+        if isinstance(module, BaseTunerLayer) and name:
+            parent_name, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent_name) if parent_name else model, child, module.get_base_layer())
+    if hasattr(model, "peft_config"):
+        del model.peft_config
+    return model
+
+
+def train_or_explain(trainer, settings, **kwargs):
+    """trainer.train(**kwargs), turning a CUDA out-of-memory error into a message naming the setting to lower."""
+    try:
+        return trainer.train(**kwargs)
+    except torch.OutOfMemoryError as error:
+        raise RuntimeError(OOM_TRAINING_HINT.format(model=settings["model_id"], max_length=settings["max_length"],
+                                                    profile=settings["profile"],
+                                                    half=settings["max_length"] // 2)) from error
+
+
+def train_final(model, tokenizer, train_ds, val_ds, config, settings, out_dir, checkpoint_minutes=None):
+    """Train a fresh LoRA adapter on the bare base `model`, resuming from a matching checkpoint; save it to
+    out_dir/models/final_adapter and delete the checkpoints. Returns (peft model, trainer, train output)."""
+    out = Path(out_dir)
+    model = remove_lora_layers(model)  # a rerun of this cell must not wrap the model twice
+    args = sft_config(settings, out / "checkpoints", config["learning_rate"], epochs=settings["epochs"],
+                      logging_steps=5)
+    fingerprint = training_fingerprint(config, args, train_ds, val_ds, settings)
+    args.output_dir = str(out / "checkpoints" / fingerprint)
+    args.save_total_limit = CHECKPOINTS_KEPT
+    minutes = float(os.environ.get("MEDLLM_CHECKPOINT_MINUTES", CHECKPOINT_MINUTES)) if checkpoint_minutes is None \
+        else checkpoint_minutes
+    callbacks = [EvalEveryFraction(5), CheckpointEvery(minutes), CheckpointManifest(fingerprint)]
+    if os.environ.get("MEDLLM_FAULT_AFTER_STEP"):
+        callbacks.append(FaultAfterStep(os.environ["MEDLLM_FAULT_AFTER_STEP"]))
+    resume = find_resume_checkpoint(args.output_dir, fingerprint)
+    set_seed(settings["seed"])
+    ft_model = get_peft_model(model, lora_config(config))
+    trainer = MedSFTTrainer(model=ft_model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
+                           processing_class=tokenizer, callbacks=callbacks)
+    if resume is not None:
+        print(f"Resuming the final training from {resume} (optimizer step {resume.name.split('-')[-1]}).")
+    result = train_or_explain(trainer, settings, resume_from_checkpoint=str(resume) if resume else None)
+    if trainer.args.should_save:
+        adapter_dir = out / "models" / "final_adapter"
+        shutil.rmtree(adapter_dir, ignore_errors=True)
+        ft_model.save_pretrained(adapter_dir)
+        tokenizer.save_pretrained(adapter_dir)
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    return ft_model, trainer, result
+
+
 # %% [markdown]
-# Train. On a T4 this is the longest step; the table in the README estimates it per profile.
+# Train. On a T4 this is the longest step; the table in the README estimates it per profile. A rerun of
+# this cell (or of the whole notebook) starts again from the bare base model — the LoRA layers of an earlier
+# run are removed first, never stacked — and resumes from a matching checkpoint if one is left.
 
 # %%
 mark_section(OUT, "4. Fine-tuning")
 FINAL = selected_config(experiments)
-final_args = sft_config(S, OUT / "checkpoints", FINAL["learning_rate"], epochs=S["epochs"], logging_steps=5)
-set_seed(S["seed"])
-ft_model = get_peft_model(training_base(FINAL, model, S, MODEL_PATH), lora_config(FINAL))  # 4-bit for QLoRA
-trainer = MedSFTTrainer(model=ft_model, args=final_args, train_dataset=train_ds, eval_dataset=val_ds,
-                     processing_class=tokenizer, callbacks=[EvalEveryFraction(5)])
+base = training_base(FINAL, remove_lora_layers(model), S, MODEL_PATH)  # a 4-bit copy for a QLoRA row
+ft_model, trainer, train_result = train_final(base, tokenizer, train_ds, val_ds, FINAL, S, OUT)
 ft_model.print_trainable_parameters()
-train_result = trainer.train()
 print(f"{FINAL['config']}: {train_result.metrics['train_runtime']:.0f} s, "
       f"{trainer.state.num_input_tokens_seen / train_result.metrics['train_runtime']:.0f} trained tokens/s")
 
@@ -93,9 +280,6 @@ log = training_log(trainer.state.log_history)
 log.to_csv(OUT / "metrics" / "training_log.csv", index=False)
 plot_training(log, OUT / "visualizations" / "training_curves.png")
 ADAPTER_DIR = OUT / "models" / "final_adapter"
-ft_model.save_pretrained(ADAPTER_DIR)
-tokenizer.save_pretrained(ADAPTER_DIR)
-shutil.rmtree(OUT / "checkpoints", ignore_errors=True)
 print(f"Adapter saved to {ADAPTER_DIR}: {sorted(p.name for p in ADAPTER_DIR.iterdir())}")
 log.tail()
 
@@ -123,6 +307,6 @@ def hyperparameters_record(args, config, state, runtime_s=None):
 
 
 # %%
-HYPERPARAMETERS = hyperparameters_record(final_args, FINAL, trainer.state, train_result.metrics["train_runtime"])
+HYPERPARAMETERS = hyperparameters_record(trainer.args, FINAL, trainer.state, train_result.metrics["train_runtime"])
 (OUT / "metrics" / "run_hyperparameters.json").write_text(json.dumps(HYPERPARAMETERS, indent=2) + "\n")
 {k: v for k, v in HYPERPARAMETERS.items() if k != "sft_config"}

@@ -42,32 +42,43 @@ DEMO_QUESTIONS = [
 ]
 
 
+def generate_batch(model, tokenizer, prompts, max_new_tokens):
+    """Greedy continuations of a batch of tokenized prompts (left-padded), decoded without the prompt."""
+    device = next(model.parameters()).device
+    encoded = tokenizer.pad({"input_ids": [list(p) for p in prompts]}, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        output = model.generate(input_ids=encoded["input_ids"].to(device),
+                                attention_mask=encoded["attention_mask"].to(device),
+                                max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
+                                pad_token_id=tokenizer.pad_token_id)
+    new_tokens = output[:, encoded["input_ids"].shape[1]:]
+    return [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+
+
 def generate_answers(model, tokenizer, questions, max_new_tokens, batch_size, desc="generating"):
     """Greedy answers to questions with the training chat prompt, batched by length, in input order."""
     questions = list(questions)
     prompts = [tokenizer.apply_chat_template(build_messages(q), add_generation_prompt=True, tokenize=True,
                                              return_dict=False) for q in questions]
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))  # longest first: memory peaks early
-    device = next(model.parameters()).device
     answers = [None] * len(prompts)
     padding_side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     model.eval()
+    progress = tqdm(total=len(order), desc=desc, unit="question", disable=not progress_bars_wanted())
+
+    def run_batch(batch):
+        """Answer one batch of question indices and record the answers in place."""
+        texts = generate_batch(model, tokenizer, [prompts[i] for i in batch], max_new_tokens)
+        for i, text in zip(batch, texts):
+            answers[i] = text
+        progress.update(len(batch))
+
     try:
-        for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch",
-                          disable=not progress_bars_wanted()):
-            batch = order[start:start + batch_size]
-            encoded = tokenizer.pad({"input_ids": [list(prompts[i]) for i in batch]}, padding=True, return_tensors="pt")
-            with torch.no_grad():
-                output = model.generate(input_ids=encoded["input_ids"].to(device),
-                                        attention_mask=encoded["attention_mask"].to(device),
-                                        max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
-                                        pad_token_id=tokenizer.pad_token_id)
-            new_tokens = output[:, encoded["input_ids"].shape[1]:]
-            for i, text in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
-                answers[i] = text.strip()
+        in_halving_batches(order, batch_size, run_batch)  # a CUDA out-of-memory halves the batch and retries
     finally:
         tokenizer.padding_side = padding_side
+        progress.close()
     return answers
 
 
