@@ -72,27 +72,146 @@ def plot_training(log, path):
 
 
 # %% [markdown]
+# ### One entry point, one process or several
+#
+# `train_final` is the whole final training: the cell below calls it once; in several processes
+# (`accelerate launch`, `torchrun`, `notebook_launcher`) every process calls it and PyTorch DDP averages the
+# gradients. The optimizer step stays the same: `grad_accum` packed rows per step *in total*, so each of N
+# processes accumulates `grad_accum / N` rows (refused when that does not divide), and the step count, the
+# learning-rate schedule and the loss match the one-process run. Only the first process writes files.
+
+# %% tags=["lib"]
+def world_size():
+    """Number of training processes this one belongs to (set by accelerate launch / torchrun; 1 when alone)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def per_process_accumulation(grad_accum, processes):
+    """Accumulation steps per process that keep `grad_accum` rows per optimizer step over all processes."""
+    if processes < 1 or grad_accum % processes:
+        raise ValueError(f"{grad_accum} packed rows per optimizer step cannot be split evenly over {processes} "
+                         f"processes: use a number of processes that divides {grad_accum}, or set the rows per step "
+                         f"(MEDLLM_GRAD_ACCUM / --grad-accum) to a multiple of {processes}.")
+    return grad_accum // processes
+
+
+def final_training_args(settings, out_dir, config, processes=1):
+    """The final training's SFTConfig: the sweep's recipe for `epochs` epochs, accumulation split over processes."""
+    split = {**settings, "grad_accum": per_process_accumulation(settings["grad_accum"], processes)}
+    return sft_config(split, Path(out_dir) / "checkpoints", config["learning_rate"], epochs=settings["epochs"],
+                      logging_steps=5)
+
+
+def batch_report(args, processes, steps):
+    """Rows per optimizer step across all processes, and the number of optimizer steps."""
+    return {"processes": processes, "rows_per_device_batch": args.per_device_train_batch_size,
+            "accumulation_per_process": args.gradient_accumulation_steps,
+            "rows_per_optimizer_step": args.per_device_train_batch_size * args.gradient_accumulation_steps * processes,
+            "optimizer_steps": steps}
+
+
+def save_final(trainer, tokenizer, out_dir, report):
+    """On the first process only: training log, curves, adapter + tokenizer, batch report; return the log."""
+    log = training_log(trainer.state.log_history)
+    if not trainer.is_world_process_zero():
+        return log
+    out_dir = Path(out_dir)
+    log.to_csv(out_dir / "metrics" / "training_log.csv", index=False)
+    plot_training(log, out_dir / "visualizations" / "training_curves.png")
+    trainer.model.save_pretrained(out_dir / "models" / "final_adapter")
+    tokenizer.save_pretrained(out_dir / "models" / "final_adapter")
+    shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+    update_run_config(out_dir, final_training=report)
+    return log
+
+
+def train_final(model, tokenizer, train_ds, val_ds, config, settings, out_dir):
+    """Train a fresh LoRA adapter for `config` with SFTTrainer in this process (one of world_size()); return it."""
+    processes = world_size()
+    if processes > 1 and settings["device"] == "cpu":
+        os.environ["ACCELERATE_USE_CPU"] = "true"  # DDP over gloo: without it each process would train alone
+    args = final_training_args(settings, out_dir, config, processes)
+    set_seed(settings["seed"])
+    trainer = SFTTrainer(model=get_peft_model(model, lora_config(config)), args=args, train_dataset=train_ds,
+                         eval_dataset=val_ds, processing_class=tokenizer, callbacks=[EvalEveryFraction(5)])
+    if trainer.args.world_size != processes:
+        raise RuntimeError(f"WORLD_SIZE is {processes} but the trainer runs {trainer.args.world_size} process(es).")
+    result = trainer.train()
+    report = batch_report(trainer.args, processes, trainer.state.global_step)
+    if trainer.is_world_process_zero():
+        seconds = result.metrics["train_runtime"]
+        print(f"{config['config']}: {seconds:.0f} s, {trainer.state.num_input_tokens_seen / seconds:.0f} trained "
+              f"tokens/s; {report['rows_per_optimizer_step']} packed rows per optimizer step "
+              f"({processes} process(es) × {report['accumulation_per_process']}), {report['optimizer_steps']} steps")
+    save_final(trainer, tokenizer, out_dir, {**report, "config": config["config"]})
+    return trainer
+
+
+# %% [markdown]
+# **Several GPUs from this notebook** (Kaggle's 2×T4): set `MEDLLM_NUM_PROCESSES=2` before starting the
+# kernel. Where this kernel has not touched CUDA (and has not imported `bitsandbytes`), `accelerate`'s
+# `notebook_launcher` forks the processes, which receive the data and settings in memory. After the
+# set-up cell has put the model on a GPU, a forked process can no longer use CUDA, so the notebook then
+# starts `accelerate launch tools/medllm_train.py` instead: the same `train_final`, in fresh processes
+# that read the experiment table this run wrote (this needs the repository checked out next to the
+# notebook). Either way, the first process saves the adapter, which is loaded here for Section 5.
+
+# %% tags=["lib"]
+import subprocess
+import sys
+
+
+def final_training_process(model, tokenizer, train_ds, val_ds, config, settings, out_dir):
+    """One process of a notebook_launcher run: train_final, returning nothing (results are on disk)."""
+    train_final(model, tokenizer, train_ds, val_ds, config, settings, out_dir)
+
+
+def accelerate_launch_command(processes, settings, script):
+    """`accelerate launch` argv and MEDLLM_* environment that run the terminal script with this run's settings."""
+    env = {**os.environ, "MEDLLM_PROFILE": settings["profile"], "MEDLLM_MODEL_ID": settings["model_id"],
+           "MEDLLM_DATASET": str(settings["dataset"]), "MEDLLM_MAX_EXAMPLES": str(settings["max_examples"]),
+           "MEDLLM_EPOCHS": str(settings["epochs"]), "MEDLLM_RESULTS_DIR": str(settings["results_dir"]),
+           "MEDLLM_SEED": str(settings["seed"])}
+    argv = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
+            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script),
+            "--grad-accum", str(settings["grad_accum"])]
+    return argv, env
+
+
+def launch_final_training(processes, model, tokenizer, train_ds, val_ds, config, settings, out_dir):
+    """Run train_final in `processes` processes from the notebook; return `model` with the adapter they saved."""
+    from accelerate import notebook_launcher
+    from peft import PeftModel
+
+    per_process_accumulation(settings["grad_accum"], processes)  # refuse before starting anything
+    if torch.cuda.is_initialized() or "bitsandbytes" in sys.modules:
+        script = Path(os.environ.get("MEDLLM_HOME", ".")) / "tools" / "medllm_train.py"
+        if not script.is_file():
+            raise FileNotFoundError(f"{script} not found: after CUDA is in use, several processes are started with "
+                                    "`accelerate launch` on the repository's tools/medllm_train.py. Run the notebook "
+                                    "from a clone of the repository, or run that script from a terminal (README).")
+        argv, env = accelerate_launch_command(processes, settings, script)
+        subprocess.run(argv, env=env, check=True)
+    else:
+        with socket.socket() as probe:  # a free port for the processes' rendezvous
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        notebook_launcher(final_training_process, args=(model, tokenizer, train_ds, val_ds, config, settings, out_dir),
+                          num_processes=processes, use_port=str(port))
+    return PeftModel.from_pretrained(model, Path(out_dir) / "models" / "final_adapter")
+
+
+# %% [markdown]
 # Train. On a T4 this is the longest step; the table in the README estimates it per profile.
 
 # %%
 FINAL = selected_config(experiments)
-final_args = sft_config(S, OUT / "checkpoints", FINAL["learning_rate"], epochs=S["epochs"], logging_steps=5)
-set_seed(S["seed"])
-ft_model = get_peft_model(model, lora_config(FINAL))
-trainer = SFTTrainer(model=ft_model, args=final_args, train_dataset=train_ds, eval_dataset=val_ds,
-                     processing_class=tokenizer, callbacks=[EvalEveryFraction(5)])
-ft_model.print_trainable_parameters()
-train_result = trainer.train()
-print(f"{FINAL['config']}: {train_result.metrics['train_runtime']:.0f} s, "
-      f"{trainer.state.num_input_tokens_seen / train_result.metrics['train_runtime']:.0f} trained tokens/s")
-
-# %%
-log = training_log(trainer.state.log_history)
-log.to_csv(OUT / "metrics" / "training_log.csv", index=False)
-plot_training(log, OUT / "visualizations" / "training_curves.png")
+NUM_PROCESSES = int(os.environ.get("MEDLLM_NUM_PROCESSES", "1"))  # >1: see "Several GPUs" below
+if NUM_PROCESSES == 1:
+    trainer = train_final(model, tokenizer, train_ds, val_ds, FINAL, S, OUT)
+    ft_model = trainer.model
+else:
+    ft_model = launch_final_training(NUM_PROCESSES, model, tokenizer, train_ds, val_ds, FINAL, S, OUT)
 ADAPTER_DIR = OUT / "models" / "final_adapter"
-ft_model.save_pretrained(ADAPTER_DIR)
-tokenizer.save_pretrained(ADAPTER_DIR)
-shutil.rmtree(OUT / "checkpoints", ignore_errors=True)
 print(f"Adapter saved to {ADAPTER_DIR}: {sorted(p.name for p in ADAPTER_DIR.iterdir())}")
-log.tail()
+pd.read_csv(OUT / "metrics" / "training_log.csv").tail()
