@@ -6,7 +6,7 @@
 # too). `None` means "the profile's default".
 
 # %% tags=["parameters"]
-PROFILE = "auto"  # "auto", "gpu", "cpu" or "smoke"
+PROFILE = "auto"  # "auto", "gpu", "cpu", "smoke" or "gpu-large" (3B in 4-bit)
 MODEL_ID = None  # None: the profile's model; or a hub id, or a local folder
 DATASET = None  # None: Medical Meadow flashcards from the hub; or a local .json/.jsonl/.csv file
 MAX_EXAMPLES = None  # subset size drawn before splitting
@@ -118,12 +118,15 @@ class Profile:
     grad_accum: int  # packed rows per optimizer step
     gen_batch_size: int
     eval_batch_size: int
+    quantize_4bit: bool = False  # load the base model in 4-bit NF4 (QLoRA; needs a CUDA GPU)
 
 
 PROFILES = {
     "gpu": Profile("gpu", "TinyLlama/TinyLlama-1.1B-Chat-v1.0", 5000, 3, 30, 200, 128, 1024, 4, 32, 16),
     "cpu": Profile("cpu", EMBEDDED_MODEL_NAME, 1200, 1, 8, 40, 96, 512, 4, 8, 8),
     "smoke": Profile("smoke", EMBEDDED_MODEL_NAME, 60, 1, 2, 4, 24, 256, 1, 4, 8),
+    # 3B in 4-bit on one T4; memory estimate and expected time in the README ("Bigger models, more GPUs")
+    "gpu-large": Profile("gpu-large", "Qwen/Qwen2.5-3B-Instruct", 5000, 1, 20, 200, 128, 512, 8, 16, 8, True),
 }
 
 
@@ -180,6 +183,7 @@ def build_run_settings(params, device):
         "grad_accum": profile.grad_accum,
         "gen_batch_size": min(profile.gen_batch_size, device.get("gen_batch_cap", profile.gen_batch_size)),
         "eval_batch_size": min(profile.eval_batch_size, device.get("eval_batch_cap", profile.eval_batch_size)),
+        "quantize_4bit": profile.quantize_4bit,
         "results_dir": str(params["RESULTS_DIR"]),
         "seed": int(params["SEED"]),
         "launch_ui": bool(params["LAUNCH_UI"]),
@@ -518,10 +522,12 @@ def load_model_and_tokenizer(path, device, dtype="float32", quantize_4bit=False)
         tokenizer.pad_token = tokenizer.eos_token
     kwargs = {"dtype": getattr(torch, dtype), "attn_implementation": "sdpa"}
     if quantize_4bit:
+        if not torch.cuda.is_available():
+            raise ValueError("4-bit loading (the gpu-large profile, QLoRA) needs a CUDA GPU: choose PROFILE 'cpu'.")
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=getattr(torch, dtype))
-        kwargs["device_map"] = {"": 0}
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}  # this process's GPU
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     if not quantize_4bit:
         model.to(device)
@@ -534,7 +540,7 @@ ONLINE = hub_reachable()
 if not ONLINE:
     announce("The Hugging Face hub is unreachable: running on embedded defaults where needed.")
 MODEL_PATH, MODEL_SOURCE = resolve_model_source(S["model_id"], ONLINE)
-model, tokenizer = load_model_and_tokenizer(MODEL_PATH, S["device"], S["dtype"])
+model, tokenizer = load_model_and_tokenizer(MODEL_PATH, S["device"], S["dtype"], quantize_4bit=S["quantize_4bit"])
 MODEL_NAME = S["model_id"] if MODEL_SOURCE != "embedded" else EMBEDDED_MODEL_NAME
 update_run_config(OUT, model_id=MODEL_NAME, model_source=MODEL_SOURCE, model_path=str(MODEL_PATH))
 print(f"{MODEL_NAME} ({MODEL_SOURCE}): {model.num_parameters() / 1e6:.0f} M parameters, "

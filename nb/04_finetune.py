@@ -229,60 +229,6 @@ def train_or_explain(trainer, settings, **kwargs):
                                                     half=settings["max_length"] // 2)) from error
 
 
-def train_final(model, tokenizer, train_ds, val_ds, config, settings, out_dir, checkpoint_minutes=None):
-    """Train a fresh LoRA adapter on the bare base `model`, resuming from a matching checkpoint; save it to
-    out_dir/models/final_adapter and delete the checkpoints. Returns (peft model, trainer, train output)."""
-    out = Path(out_dir)
-    model = remove_lora_layers(model)  # a rerun of this cell must not wrap the model twice
-    args = sft_config(settings, out / "checkpoints", config["learning_rate"], epochs=settings["epochs"],
-                      logging_steps=5)
-    fingerprint = training_fingerprint(config, args, train_ds, val_ds, settings)
-    args.output_dir = str(out / "checkpoints" / fingerprint)
-    args.save_total_limit = CHECKPOINTS_KEPT
-    minutes = float(os.environ.get("MEDLLM_CHECKPOINT_MINUTES", CHECKPOINT_MINUTES)) if checkpoint_minutes is None \
-        else checkpoint_minutes
-    callbacks = [EvalEveryFraction(5), CheckpointEvery(minutes), CheckpointManifest(fingerprint)]
-    if os.environ.get("MEDLLM_FAULT_AFTER_STEP"):
-        callbacks.append(FaultAfterStep(os.environ["MEDLLM_FAULT_AFTER_STEP"]))
-    resume = find_resume_checkpoint(args.output_dir, fingerprint)
-    set_seed(settings["seed"])
-    ft_model = get_peft_model(model, lora_config(config))
-    trainer = MedSFTTrainer(model=ft_model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
-                           processing_class=tokenizer, callbacks=callbacks)
-    if resume is not None:
-        print(f"Resuming the final training from {resume} (optimizer step {resume.name.split('-')[-1]}).")
-    result = train_or_explain(trainer, settings, resume_from_checkpoint=str(resume) if resume else None)
-    if trainer.args.should_save:
-        adapter_dir = out / "models" / "final_adapter"
-        shutil.rmtree(adapter_dir, ignore_errors=True)
-        ft_model.save_pretrained(adapter_dir)
-        tokenizer.save_pretrained(adapter_dir)
-        shutil.rmtree(out / "checkpoints", ignore_errors=True)
-    return ft_model, trainer, result
-
-
-# %% [markdown]
-# Train. On a T4 this is the longest step; the table in the README estimates it per profile. A rerun of
-# this cell (or of the whole notebook) starts again from the bare base model — the LoRA layers of an earlier
-# run are removed first, never stacked — and resumes from a matching checkpoint if one is left.
-
-# %%
-mark_section(OUT, "4. Fine-tuning")
-FINAL = selected_config(experiments)
-base = training_base(FINAL, remove_lora_layers(model), S, MODEL_PATH)  # a 4-bit copy for a QLoRA row
-ft_model, trainer, train_result = train_final(base, tokenizer, train_ds, val_ds, FINAL, S, OUT)
-ft_model.print_trainable_parameters()
-print(f"{FINAL['config']}: {train_result.metrics['train_runtime']:.0f} s, "
-      f"{trainer.state.num_input_tokens_seen / train_result.metrics['train_runtime']:.0f} trained tokens/s")
-
-# %%
-log = training_log(trainer.state.log_history)
-log.to_csv(OUT / "metrics" / "training_log.csv", index=False)
-plot_training(log, OUT / "visualizations" / "training_curves.png")
-ADAPTER_DIR = OUT / "models" / "final_adapter"
-print(f"Adapter saved to {ADAPTER_DIR}: {sorted(p.name for p in ADAPTER_DIR.iterdir())}")
-log.tail()
-
 # %% [markdown]
 # Everything the final training used — the LoRA configuration, TRL's full `SFTConfig`, the steps and
 # tokens it ran — goes to `metrics/run_hyperparameters.json`, so the run can be repeated without reading code.
@@ -306,7 +252,180 @@ def hyperparameters_record(args, config, state, runtime_s=None):
     return record
 
 
+# %% [markdown]
+# ### One entry point, one process or several
+#
+# `train_final` is the whole final training: the cell below calls it once; in several processes
+# (`accelerate launch`, `torchrun`, `notebook_launcher`) every process calls it and PyTorch DDP averages the
+# gradients. The optimizer step stays the same: `grad_accum` packed rows per step *in total*, so each of N
+# processes accumulates `grad_accum / N` rows (refused when that does not divide), and the step count, the
+# learning-rate schedule and the loss match the one-process run. Only the first process writes files.
+
+# %% tags=["lib"]
+def world_size():
+    """Number of training processes this one belongs to (set by accelerate launch / torchrun; 1 when alone)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def per_process_accumulation(grad_accum, processes):
+    """Accumulation steps per process that keep `grad_accum` rows per optimizer step over all processes."""
+    if processes < 1 or grad_accum % processes:
+        raise ValueError(f"{grad_accum} packed rows per optimizer step cannot be split evenly over {processes} "
+                         f"processes: use a number of processes that divides {grad_accum}, or set the rows per step "
+                         f"(MEDLLM_GRAD_ACCUM / --grad-accum) to a multiple of {processes}.")
+    return grad_accum // processes
+
+
+def final_training_args(settings, out_dir, config, processes=1):
+    """The final training's SFTConfig: the sweep's recipe for `epochs` epochs, accumulation split over processes."""
+    split = {**settings, "grad_accum": per_process_accumulation(settings["grad_accum"], processes)}
+    return sft_config(split, Path(out_dir) / "checkpoints", config["learning_rate"], epochs=settings["epochs"],
+                      logging_steps=5)
+
+
+def batch_report(args, processes, steps):
+    """Rows per optimizer step across all processes, and the number of optimizer steps."""
+    return {"processes": processes, "rows_per_device_batch": args.per_device_train_batch_size,
+            "accumulation_per_process": args.gradient_accumulation_steps,
+            "rows_per_optimizer_step": args.per_device_train_batch_size * args.gradient_accumulation_steps * processes,
+            "optimizer_steps": steps}
+
+
+def save_final(trainer, tokenizer, out_dir, config, report, runtime_s):
+    """On the first process only: log, curves, adapter + tokenizer, hyperparameters; then drop the checkpoints."""
+    if not trainer.is_world_process_zero():
+        return
+    out = Path(out_dir)
+    log = training_log(trainer.state.log_history)
+    log.to_csv(out / "metrics" / "training_log.csv", index=False)
+    plot_training(log, out / "visualizations" / "training_curves.png")
+    adapter_dir = out / "models" / "final_adapter"
+    shutil.rmtree(adapter_dir, ignore_errors=True)
+    trainer.model.save_pretrained(adapter_dir)
+    tokenizer.save_pretrained(adapter_dir)
+    record = {**hyperparameters_record(trainer.args, config, trainer.state, runtime_s), "batch": report}
+    (out / "metrics" / "run_hyperparameters.json").write_text(json.dumps(record, indent=2) + "\n")
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    update_run_config(out, final_training={**report, "config": config["config"]})
+
+
+def final_callbacks(fingerprint, minutes=None):
+    """Evaluation about five times, a checkpoint every few minutes with its manifest, and the fault-test hook."""
+    minutes = float(os.environ.get("MEDLLM_CHECKPOINT_MINUTES", CHECKPOINT_MINUTES)) if minutes is None else minutes
+    callbacks = [EvalEveryFraction(5), CheckpointEvery(minutes), CheckpointManifest(fingerprint)]
+    if os.environ.get("MEDLLM_FAULT_AFTER_STEP"):
+        callbacks.append(FaultAfterStep(os.environ["MEDLLM_FAULT_AFTER_STEP"]))
+    return callbacks
+
+
+def train_final(model, tokenizer, train_ds, val_ds, config, settings, out_dir, checkpoint_minutes=None):
+    """Train a fresh LoRA adapter on the bare base `model` in this process (one of world_size()), resuming from a
+    matching checkpoint; the first process saves the outputs. Returns (peft model, trainer, train output)."""
+    out, processes = Path(out_dir), world_size()
+    if processes > 1 and settings["device"] == "cpu":
+        os.environ["ACCELERATE_USE_CPU"] = "true"  # DDP over gloo: without it each process would train alone
+    model = remove_lora_layers(model)  # a rerun of this cell must not wrap the model twice
+    args = final_training_args(settings, out, config, processes)
+    fingerprint = training_fingerprint(config, args, train_ds, val_ds, settings)
+    args.output_dir, args.save_total_limit = str(out / "checkpoints" / fingerprint), CHECKPOINTS_KEPT
+    resume = find_resume_checkpoint(args.output_dir, fingerprint)
+    set_seed(settings["seed"])
+    ft_model = get_peft_model(model, lora_config(config))
+    trainer = MedSFTTrainer(model=ft_model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
+                            processing_class=tokenizer, callbacks=final_callbacks(fingerprint, checkpoint_minutes))
+    if trainer.args.world_size != processes:
+        raise RuntimeError(f"WORLD_SIZE is {processes} but the trainer runs {trainer.args.world_size} process(es).")
+    if resume is not None:
+        print(f"Resuming the final training from {resume} (optimizer step {resume.name.split('-')[-1]}).")
+    result = train_or_explain(trainer, settings, resume_from_checkpoint=str(resume) if resume else None)
+    report = batch_report(trainer.args, processes, trainer.state.global_step)
+    if trainer.is_world_process_zero():
+        seconds = result.metrics["train_runtime"]
+        print(f"{config['config']}: {seconds:.0f} s, {trainer.state.num_input_tokens_seen / seconds:.0f} trained "
+              f"tokens/s; {report['rows_per_optimizer_step']} packed rows per optimizer step "
+              f"({processes} process(es) × {report['accumulation_per_process']}), {report['optimizer_steps']} steps")
+    save_final(trainer, tokenizer, out, config, report, result.metrics["train_runtime"])
+    return ft_model, trainer, result
+
+
+# %% [markdown]
+# **Several GPUs from this notebook** (Kaggle's 2×T4): set `MEDLLM_NUM_PROCESSES=2` before starting the
+# kernel. Where this kernel has not touched CUDA (and has not imported `bitsandbytes`), `accelerate`'s
+# `notebook_launcher` forks the processes, which receive the data and settings in memory. After the
+# set-up cell has put the model on a GPU, a forked process can no longer use CUDA, so the notebook then
+# starts `accelerate launch tools/medllm_train.py` instead: the same `train_final`, in fresh processes
+# that read the experiment table this run wrote (this needs the repository checked out next to the
+# notebook). Either way, the first process saves the adapter, which is loaded here for Section 5.
+
+# %% tags=["lib"]
+import subprocess
+import sys
+
+
+def final_training_process(model, tokenizer, train_ds, val_ds, config, settings, out_dir):
+    """One process of a notebook_launcher run: train_final, returning nothing (results are on disk)."""
+    train_final(model, tokenizer, train_ds, val_ds, config, settings, out_dir)
+
+
+def accelerate_launch_command(processes, settings, script):
+    """`accelerate launch` argv and MEDLLM_* environment that run the terminal script with this run's settings."""
+    env = {**os.environ, "MEDLLM_PROFILE": settings["profile"], "MEDLLM_MODEL_ID": settings["model_id"],
+           "MEDLLM_DATASET": str(settings["dataset"]), "MEDLLM_MAX_EXAMPLES": str(settings["max_examples"]),
+           "MEDLLM_EPOCHS": str(settings["epochs"]), "MEDLLM_RESULTS_DIR": str(settings["results_dir"]),
+           "MEDLLM_SEED": str(settings["seed"])}
+    argv = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
+            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script),
+            "--grad-accum", str(settings["grad_accum"])]
+    return argv, env
+
+
+def launch_final_training(processes, model, tokenizer, train_ds, val_ds, config, settings, out_dir):
+    """Run train_final in `processes` processes from the notebook; return `model` with the adapter they saved."""
+    from accelerate import notebook_launcher
+    from peft import PeftModel
+
+    per_process_accumulation(settings["grad_accum"], processes)  # refuse before starting anything
+    if torch.cuda.is_initialized() or "bitsandbytes" in sys.modules:
+        script = Path(os.environ.get("MEDLLM_HOME", ".")) / "tools" / "medllm_train.py"
+        if not script.is_file():
+            raise FileNotFoundError(f"{script} not found: after CUDA is in use, several processes are started with "
+                                    "`accelerate launch` on the repository's tools/medllm_train.py. Run the notebook "
+                                    "from a clone of the repository, or run that script from a terminal (README).")
+        argv, env = accelerate_launch_command(processes, settings, script)
+        subprocess.run(argv, env=env, check=True)
+    else:
+        with socket.socket() as probe:  # a free port for the processes' rendezvous
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        notebook_launcher(final_training_process, args=(model, tokenizer, train_ds, val_ds, config, settings, out_dir),
+                          num_processes=processes, use_port=str(port))
+    return PeftModel.from_pretrained(model, Path(out_dir) / "models" / "final_adapter")
+
+
+# %% [markdown]
+# Train. On a T4 this is the longest step; the table in the README estimates it per profile. A rerun of
+# this cell (or of the whole notebook) starts again from the bare base model — the LoRA layers of an earlier
+# run are removed first, never stacked — and resumes from a matching checkpoint if one is left.
+
 # %%
-HYPERPARAMETERS = hyperparameters_record(trainer.args, FINAL, trainer.state, train_result.metrics["train_runtime"])
-(OUT / "metrics" / "run_hyperparameters.json").write_text(json.dumps(HYPERPARAMETERS, indent=2) + "\n")
-{k: v for k, v in HYPERPARAMETERS.items() if k != "sft_config"}
+mark_section(OUT, "4. Fine-tuning")
+FINAL = selected_config(experiments)
+NUM_PROCESSES = int(os.environ.get("MEDLLM_NUM_PROCESSES", "1"))  # >1: see "Several GPUs" above
+base = training_base(FINAL, remove_lora_layers(model), S, MODEL_PATH)  # a 4-bit copy for a QLoRA row
+if NUM_PROCESSES == 1:
+    ft_model, trainer, train_result = train_final(base, tokenizer, train_ds, val_ds, FINAL, S, OUT)
+else:
+    ft_model = launch_final_training(NUM_PROCESSES, base, tokenizer, train_ds, val_ds, FINAL, S, OUT)
+ADAPTER_DIR = OUT / "models" / "final_adapter"
+print(f"Adapter saved to {ADAPTER_DIR}: {sorted(p.name for p in ADAPTER_DIR.iterdir())}")
+
+# %%
+pd.read_csv(OUT / "metrics" / "training_log.csv").tail()
+
+# %% [markdown]
+# The hyperparameters the final training used, as saved in `metrics/run_hyperparameters.json`:
+
+# %%
+HYPERPARAMETERS = json.loads((OUT / "metrics" / "run_hyperparameters.json").read_text())
+pd.Series({k: v for k, v in HYPERPARAMETERS.items() if k not in {"sft_config", "batch"}}, dtype=object).to_frame()
+
