@@ -100,3 +100,32 @@ def test_plots_and_checklist(run):
         assert (results / "visualizations" / f"{name}.png").stat().st_size > 1000
     checklist = (results / "submission_checklist.md").read_text()
     assert "✗" not in checklist and checklist.count("✓") >= 12
+
+
+def test_knowledge_outputs(run):
+    results, notebook = run
+    written = json.loads((results / "metrics" / "knowledge_eval.json").read_text())
+    tasks = {task["name"]: task for task in written["tasks"]}
+    heldout = tasks["held-out answers"]
+    assert heldout["status"] == "ok" and heldout["n"] > 0 and heldout["k"] >= 1 and heldout["seconds"] > 0
+    assert heldout["chance"] == pytest.approx(1 / (heldout["k"] + 1))
+    for key in ("base_accuracy", "fine_tuned_accuracy"):
+        assert 0.0 <= heldout[key] <= 1.0
+    ci = heldout["ci95"]
+    assert ci["low"] <= ci["diff"] <= ci["high"]
+    assert ci["diff"] == pytest.approx(heldout["fine_tuned_accuracy"] - heldout["base_accuracy"])
+    benchmark = tasks["MedMCQA"]
+    assert benchmark["split"] == "validation" and benchmark["licence"] == "Apache-2.0"
+    assert benchmark["status"] in {"ok", "skipped"} and (benchmark["status"] == "ok" or benchmark["reason"])
+    items = pd.read_csv(results / "metrics" / "knowledge_items.csv")
+    assert {"task", "question", "correct", "base_choice", "fine_tuned_choice", "base_scores",
+            "fine_tuned_scores"} <= set(items.columns)
+    assert (items["task"] == "held-out answers").sum() == heldout["n"]
+    assert (results / "visualizations" / "knowledge_accuracy.png").stat().st_size > 1000
+    markdown = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                if "text/markdown" in o.get("data", {})]
+    assert any("held-out answers" in o["data"]["text/markdown"] and "chance" in o["data"]["text/markdown"]
+               for o in markdown)
+    tables = [o["data"]["text/html"] for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if "text/html" in o.get("data", {})]
+    assert any("mc_accuracy" in html and "rougeL" in html for html in tables)
