@@ -383,7 +383,7 @@ def progress_bars_wanted(environ=None, parent=None):
 # time went. A rerun of a section's first cell replaces its mark instead of adding one.
 
 # %% tags=["lib"]
-from IPython.display import Markdown
+from IPython.display import Markdown, display
 
 
 def timings_path(results_dir):

@@ -386,7 +386,6 @@ print("Saved visualizations/evaluation_comparison.png and visualizations/rougeL_
 # lowest-numbered tied option. Accuracy is compared on the same items with a paired bootstrap 95% CI.
 
 # %% tags=["lib"]
-from IPython.display import Markdown, display
 
 MC_K = 3  # distractors per held-out question
 MC_TIE_TOLERANCE = 1e-6  # scores closer than this to the best count as tied
