@@ -386,7 +386,6 @@ print("Saved visualizations/evaluation_comparison.png and visualizations/rougeL_
 # lowest-numbered tied option. Accuracy is compared on the same items with a paired bootstrap 95% CI.
 
 # %% tags=["lib"]
-
 MC_K = 3  # distractors per held-out question
 MC_TIE_TOLERANCE = 1e-6  # scores closer than this to the best count as tied
 MC_MAX_ANSWER_TOKENS = 256  # long candidates are scored on their first tokens only (time and memory bound)
