@@ -16,7 +16,7 @@ EVAL_EXAMPLES = None  # test questions answered by both models
 RESULTS_DIR = "results"
 SEED = 42
 LAUNCH_UI = True
-PRECISION = "auto"  # "auto", "fp16", "bf16" or "fp32"; auto = bf16 only where the hardware has it natively
+PRECISION = "auto"  # "auto", "fp16", "bf16" or "fp32"; auto: bf16 only where the hardware has it natively
 PERSIST_DIR = None  # None: outputs stay in RESULTS_DIR; or a folder that outlives the runtime (Colab: Google Drive)
 
 # %% [markdown]
@@ -201,9 +201,9 @@ def library_versions():
             "peft": peft.__version__, "trl": trl.__version__, "python": platform.python_version()}
 
 
-def update_run_config(results_dir, **fields):
-    """Merge fields into RESULTS_DIR/run_config.json and return the whole record."""
-    path = Path(results_dir) / "run_config.json"
+def update_run_config(folder, **fields):
+    """Merge fields into FOLDER/run_config.json and return the whole record."""
+    path = Path(folder) / "run_config.json"
     record = json.loads(path.read_text()) if path.exists() else {}
     record.update(fields)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -237,9 +237,9 @@ STALE_OUTPUTS = ("run_config.json", "metrics", "visualizations", "experiments/ex
                  "submission_checklist.md", "submission_checklist.json", "REPORT.md")
 
 
-def start_run(results_dir, **fields):
+def start_run(folder, **fields):
     """Remove the previous run's outputs (kept: sweep runs, checkpoints, adapter); write a fresh run_config.json."""
-    out = Path(results_dir)
+    out = Path(folder)
     if (out / "run_config.json").exists():  # only a folder this notebook wrote before is cleaned
         for name in STALE_OUTPUTS:
             target = out / name
