@@ -5,10 +5,12 @@ same test the suite runs (the report's numbers equal those regenerated from the 
 Usage: python bench/publish_run.py RUN_DIR DEST_DIR
 """
 
+import json
 import shutil
 import sys
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -21,6 +23,42 @@ SKIP_NAMES = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.jso
 TEXT_COLUMNS = {"metrics/predictions.csv": ["question", "reference"],
                 "metrics/knowledge_items.csv": ["question", "correct_answer", "options", "candidates", "choices"]}
 LIMIT = 1_000_000
+
+
+REMOVED = ("[Output removed from the committed copy: it quotes the data set's text ({name}, {licence}). "
+           "REPORT.md quotes three attributed examples.]")
+
+
+def data_texts(dataset, probe=30):
+    """The first `probe` characters of every question and answer in the run's data file (tables truncate long
+    text, so a quote is found by its start)."""
+    rows = json.loads(Path(dataset).read_text())
+    keys = ("input", "output", "question", "answer")
+    texts = (" ".join(str(row.get(key, "")).split()) for row in rows for key in keys)
+    return {text[:probe] for text in texts if len(text) > probe}
+
+
+def output_text(output):
+    """The text of one notebook output (stream, result or display), whitespace collapsed."""
+    parts = [output.get("text", "")] + [str(v) for k, v in output.get("data", {}).items() if k.startswith("text/")]
+    return " ".join(" ".join(parts).split())
+
+
+def strip_quoting_outputs(notebook_path, texts, name, licence):
+    """Replace every output of the executed notebook that quotes the data's text with a note; return the count."""
+    notebook = nbformat.read(notebook_path, as_version=4)
+    removed = 0
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        for index, output in enumerate(cell.get("outputs", [])):
+            text = output_text(output)
+            if any(t in text for t in texts):
+                cell.outputs[index] = nbformat.v4.new_output("stream", name="stdout",
+                                                            text=REMOVED.format(name=name, licence=licence) + "\n")
+                removed += 1
+    nbformat.write(notebook, notebook_path)
+    return removed
 
 
 def publish(run, dest):
@@ -51,6 +89,12 @@ def main():
     """Publish RUN_DIR to DEST_DIR and check the report against the copied files."""
     run, dest = sys.argv[1:3]
     copied = publish(run, dest)
+    config = json.loads((Path(run) / "run_config.json").read_text())
+    executed = Path(dest) / "executed_notebook.ipynb"
+    if executed.exists() and config.get("dataset_source") == "local":
+        removed = strip_quoting_outputs(executed, data_texts(config["dataset"]), Path(config["dataset"]).name,
+                                        "CC BY-SA")
+        print(f"removed {removed} notebook outputs that quote the data's text")
     problems = report_mismatches(nbload.load_lib(), Path(dest))
     if problems:
         raise SystemExit("REPORT.md does not match the copied files:\n" + "\n".join(problems))
