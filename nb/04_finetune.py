@@ -148,8 +148,8 @@ def train_final(model, tokenizer, train_ds, val_ds, config, settings, out_dir):
 
 
 # %% [markdown]
-# **Several GPUs from this notebook** (Kaggle's 2×T4): set `MEDLLM_NUM_PROCESSES=2` before starting the
-# kernel. Where this kernel has not touched CUDA (and has not imported `bitsandbytes`), `accelerate`'s
+# **Several GPUs from this notebook** (Kaggle's 2×T4): set `MEDLLM_NUM_PROCESSES=2` before this section
+# (for example `%env MEDLLM_NUM_PROCESSES=2`). Where this kernel has not touched CUDA (and has not imported `bitsandbytes`), `accelerate`'s
 # `notebook_launcher` forks the processes, which receive the data and settings in memory. After the
 # set-up cell has put the model on a GPU, a forked process can no longer use CUDA, so the notebook then
 # starts `accelerate launch tools/medllm_train.py` instead: the same `train_final`, in fresh processes
@@ -206,7 +206,7 @@ def launch_final_training(processes, model, tokenizer, train_ds, val_ds, config,
 
 # %%
 FINAL = selected_config(experiments)
-NUM_PROCESSES = int(os.environ.get("MEDLLM_NUM_PROCESSES", "1"))  # >1: see "Several GPUs" below
+NUM_PROCESSES = int(os.environ.get("MEDLLM_NUM_PROCESSES", "1"))  # >1: see "Several GPUs" above
 if NUM_PROCESSES == 1:
     trainer = train_final(model, tokenizer, train_ds, val_ds, FINAL, S, OUT)
     ft_model = trainer.model
