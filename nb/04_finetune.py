@@ -256,7 +256,7 @@ def hyperparameters_record(args, config, state, runtime_s=None):
 # ### One entry point, one process or several
 #
 # `train_final` is the whole final training: the cell below calls it once; in several processes
-# (`accelerate launch`, `torchrun`, `notebook_launcher`) every process calls it and PyTorch DDP averages the
+# (`accelerate launch`, `torchrun`) every process calls it and PyTorch DDP averages the
 # gradients. The optimizer step stays the same: `grad_accum` packed rows per step *in total*, so each of N
 # processes accumulates `grad_accum / N` rows (refused when that does not divide), and the step count, the
 # learning-rate schedule and the loss match the one-process run. Only the first process writes files.
@@ -271,8 +271,8 @@ def per_process_accumulation(grad_accum, processes):
     """Accumulation steps per process that keep `grad_accum` rows per optimizer step over all processes."""
     if processes < 1 or grad_accum % processes:
         raise ValueError(f"{grad_accum} packed rows per optimizer step cannot be split evenly over {processes} "
-                         f"processes: use a number of processes that divides {grad_accum}, or set the rows per step "
-                         f"(MEDLLM_GRAD_ACCUM / --grad-accum) to a multiple of {processes}.")
+                         f"processes: use a number of processes that divides {grad_accum}, or give "
+                         f"tools/medllm_train.py a --grad-accum (rows per step) that is a multiple of {processes}.")
     return grad_accum // processes
 
 
@@ -349,22 +349,18 @@ def train_final(model, tokenizer, train_ds, val_ds, config, settings, out_dir, c
 
 
 # %% [markdown]
-# **Several GPUs from this notebook** (Kaggle's 2×T4): set `MEDLLM_NUM_PROCESSES=2` before starting the
-# kernel. Where this kernel has not touched CUDA (and has not imported `bitsandbytes`), `accelerate`'s
-# `notebook_launcher` forks the processes, which receive the data and settings in memory. After the
-# set-up cell has put the model on a GPU, a forked process can no longer use CUDA, so the notebook then
-# starts `accelerate launch tools/medllm_train.py` instead: the same `train_final`, in fresh processes
-# that read the experiment table this run wrote (this needs the repository checked out next to the
-# notebook). Either way, the first process saves the adapter, which is loaded here for Section 5.
+# **Several GPUs from this notebook** (Kaggle's 2×T4): set `MEDLLM_NUM_PROCESSES=2` before this section
+# (for example `%env MEDLLM_NUM_PROCESSES=2`). The notebook then starts `accelerate launch
+# tools/medllm_train.py` with this run's settings: the same `train_final`, in fresh processes that prepare
+# the same data and read the experiment table Section 3 wrote (this needs the repository checked out next
+# to the notebook). The first process saves the adapter, which is loaded here for Section 5.
+# `accelerate.notebook_launcher` cannot do this here: it forks the kernel, and a forked process can no
+# longer use CUDA once the set-up cell has put the model on a GPU; it also refuses to start once
+# `bitsandbytes` is imported, which `peft` does on import.
 
 # %% tags=["lib"]
 import subprocess
 import sys
-
-
-def final_training_process(model, tokenizer, train_ds, val_ds, config, settings, out_dir):
-    """One process of a notebook_launcher run: train_final, returning nothing (results are on disk)."""
-    train_final(model, tokenizer, train_ds, val_ds, config, settings, out_dir)
 
 
 def accelerate_launch_command(processes, settings, script):
@@ -379,26 +375,18 @@ def accelerate_launch_command(processes, settings, script):
     return argv, env
 
 
-def launch_final_training(processes, model, tokenizer, train_ds, val_ds, config, settings, out_dir):
-    """Run train_final in `processes` processes from the notebook; return `model` with the adapter they saved."""
-    from accelerate import notebook_launcher
+def launch_final_training(processes, model, settings, out_dir):
+    """Run train_final in `processes` processes with `accelerate launch`; return `model` with their adapter."""
     from peft import PeftModel
 
     per_process_accumulation(settings["grad_accum"], processes)  # refuse before starting anything
-    if torch.cuda.is_initialized() or "bitsandbytes" in sys.modules:
-        script = Path(os.environ.get("MEDLLM_HOME", ".")) / "tools" / "medllm_train.py"
-        if not script.is_file():
-            raise FileNotFoundError(f"{script} not found: after CUDA is in use, several processes are started with "
-                                    "`accelerate launch` on the repository's tools/medllm_train.py. Run the notebook "
-                                    "from a clone of the repository, or run that script from a terminal (README).")
-        argv, env = accelerate_launch_command(processes, settings, script)
-        subprocess.run(argv, env=env, check=True)
-    else:
-        with socket.socket() as probe:  # a free port for the processes' rendezvous
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        notebook_launcher(final_training_process, args=(model, tokenizer, train_ds, val_ds, config, settings, out_dir),
-                          num_processes=processes, use_port=str(port))
+    script = Path(os.environ.get("MEDLLM_HOME", ".")) / "tools" / "medllm_train.py"
+    if not script.is_file():
+        raise FileNotFoundError(f"{script} not found: several processes are started with `accelerate launch` on the "
+                                "repository's tools/medllm_train.py. Run the notebook from a clone of the repository "
+                                "(or set MEDLLM_HOME to one), or run that script from a terminal (see the README).")
+    argv, env = accelerate_launch_command(processes, settings, script)
+    subprocess.run(argv, env=env, check=True)
     return PeftModel.from_pretrained(model, Path(out_dir) / "models" / "final_adapter")
 
 
@@ -415,7 +403,7 @@ base = training_base(FINAL, remove_lora_layers(model), S, MODEL_PATH)  # a 4-bit
 if NUM_PROCESSES == 1:
     ft_model, trainer, train_result = train_final(base, tokenizer, train_ds, val_ds, FINAL, S, OUT)
 else:
-    ft_model = launch_final_training(NUM_PROCESSES, base, tokenizer, train_ds, val_ds, FINAL, S, OUT)
+    ft_model = launch_final_training(NUM_PROCESSES, base, S, OUT)
 ADAPTER_DIR = OUT / "models" / "final_adapter"
 print(f"Adapter saved to {ADAPTER_DIR}: {sorted(p.name for p in ADAPTER_DIR.iterdir())}")
 

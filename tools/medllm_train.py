@@ -71,8 +71,9 @@ def choose_config(lib, settings, name):
     configs = {c["config"]: c for c in lib.sweep_configs(settings["device"] == "cuda")}
     if name in configs:
         return configs[name]
-    raise SystemExit(f"No configuration: {table} does not exist and --config {name!r} is not one of "
-                     f"{', '.join(configs)}. Run the notebook's Section 3 first, or pass --config NAME.")
+    given = "no --config was given" if name is None else f"--config {name!r} is not one of {', '.join(configs)}"
+    raise SystemExit(f"No configuration: {table} does not exist and {given}. Run the notebook's Section 3 first "
+                     "(it writes the table), or pass --config NAME.")
 
 
 def prepare(lib, settings):
