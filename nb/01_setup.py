@@ -447,6 +447,41 @@ print(f"Run {RUN['run_id']}: outputs in {OUT.resolve()}")
 pd.Series(S).to_frame("value")
 
 # %% [markdown]
+# ### A Hugging Face token (optional)
+#
+# The public model and data need no token. If you have one (for gated models or higher download
+# limits), store it as a **Colab secret** named `HF_TOKEN` (🔑 in the left bar) or set the `HF_TOKEN`
+# environment variable — never paste it into a cell. The notebook only says *where* it found a token;
+# the token itself is never printed or written to any output file.
+
+# %% tags=["lib"]
+def find_hf_token(environ=None):
+    """Return (token, source) from the Colab secret or the HF_TOKEN variable, else (None, None); never prints it."""
+    if "google.colab" in sys.modules:
+        try:
+            from google.colab import userdata
+            token = userdata.get("HF_TOKEN")
+            if token:
+                return token, "Colab secret"
+        except Exception:  # noqa: BLE001 - no secret, or notebook access not granted: fall through
+            pass
+    token = (os.environ if environ is None else environ).get("HF_TOKEN")
+    return (token, "environment") if token else (None, None)
+
+
+def use_hf_token():
+    """Hand a found token to huggingface_hub through the environment; return where it came from (or None)."""
+    token, source = find_hf_token()
+    if token:
+        os.environ["HF_TOKEN"] = token  # huggingface_hub, transformers and datasets read it from here
+    return source
+
+
+# %%
+HF_TOKEN_SOURCE = use_hf_token()
+print(f"Hugging Face token: {'found in the ' + HF_TOKEN_SOURCE if HF_TOKEN_SOURCE else 'none (not needed)'}.")
+
+# %% [markdown]
 # ### The model
 #
 # The profile's model comes from the Hugging Face hub. Without internet, the notebook falls back to

@@ -10,6 +10,7 @@
 # evaluation would partly measure memorisation. Every cleaning step reports how many rows it dropped.
 
 # %% tags=["lib"]
+import html
 import re
 import string
 
@@ -26,25 +27,97 @@ def embedded_data_path():
                             "the .ipynb leaves it behind); set DATASET to a local .json/.jsonl/.csv file.")
 
 
+# %% [markdown]
+# Reading a file. Bad files stop with a message that says what is wrong and what to do: a malformed
+# JSON line is named by its line number, a JSON object that is not a list of rows is refused with the
+# shape expected, and a CSV that is not UTF-8 is read as cp1252 (or latin-1) with an announcement.
+
+# %% tags=["lib"]
 def read_table(path):
-    """Read a .json (list or lines), .jsonl or .csv file into a DataFrame, naming the path on failure."""
+    """Read a .json (list of rows, or lines), .jsonl or .csv file into a DataFrame; refuse bad files with a message."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"DATASET file not found: {path} — give a path to a .json, .jsonl or .csv file.")
     suffix = path.suffix.lower()
+    if suffix not in {".csv", ".jsonl", ".json"}:
+        raise ValueError(f"Unsupported DATASET file type {suffix!r} ({path}): use .json, .jsonl or .csv.")
+    if path.stat().st_size == 0:
+        raise ValueError(f"DATASET file {path} is empty: it needs rows with question/answer columns.")
     if suffix == ".csv":
-        return pd.read_csv(path, dtype=object, keep_default_na=False)
-    if suffix == ".jsonl":
-        return pd.read_json(path, lines=True, dtype=object)
+        return read_csv_text(path)
+    text = read_text_utf8(path)
     if suffix == ".json":
-        text = path.read_text(encoding="utf-8")
         try:
-            return pd.DataFrame(json.loads(text))
+            return rows_frame(json.loads(text), path)
         except json.JSONDecodeError:
-            return pd.read_json(path, lines=True, dtype=object)
-    raise ValueError(f"Unsupported DATASET file type {suffix!r} ({path}): use .json, .jsonl or .csv.")
+            pass  # not one JSON document: maybe JSON lines with a .json name
+    return read_json_lines(text, path)
 
 
+def read_text_utf8(path):
+    """The text of a JSON file, refusing a file that is not UTF-8 (JSON must be UTF-8)."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 (byte {error.object[error.start]:#04x} at position {error.start}); "
+                         "JSON files must be UTF-8: re-save it as UTF-8.") from None
+
+
+def read_csv_text(path):
+    """Read a CSV as text columns: UTF-8, or an announced cp1252/latin-1 fallback; malformed rows get a message."""
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            frame = pd.read_csv(path, dtype=object, keep_default_na=False, encoding=encoding)
+        except UnicodeDecodeError as error:
+            if encoding == "utf-8-sig":
+                bad = f"byte {error.object[error.start]:#04x} at position {error.start}"
+            continue
+        except pd.errors.ParserError as error:
+            detail = str(error).strip()
+            raise ValueError(f"{path} is not a well-formed CSV ({detail}). Check that text containing commas or "
+                             "line breaks is quoted, and that every row has the same number of columns.") from None
+        if encoding != "utf-8-sig":
+            announce(f"{path.name} is not UTF-8 ({bad}): read it as {encoding} instead. Check that accented "
+                     "characters look right, or re-save the file as UTF-8.")
+        frame.attrs["encoding"] = encoding
+        return frame
+    raise ValueError(f"{path} could not be decoded as UTF-8, cp1252 or latin-1.")  # latin-1 never fails
+
+
+def read_json_lines(text, path):
+    """Parse JSON lines (one object per line), naming the first malformed line by its number."""
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"Line {number} of {path} is not valid JSON ({error.msg} at column {error.colno}): "
+                             f"{line[:80]!r}. Fix or delete that line; each line must be one JSON object.") from None
+    return rows_frame(rows, path)
+
+
+def rows_frame(rows, path):
+    """A DataFrame from a list of JSON objects; anything else is refused with the shape expected."""
+    expected = 'a list of rows, e.g. [{"question": "...", "answer": "..."}, ...] (or one such object per line)'
+    if isinstance(rows, dict):
+        keys = ", ".join(map(repr, list(rows)[:8]))
+        raise ValueError(f"{path} holds one JSON object (keys {keys}), not a list of rows: expected {expected}. "
+                         "If the rows sit under one of these keys, save that list on its own.")
+    if not isinstance(rows, list) or not rows:
+        raise ValueError(f"{path} holds {type(rows).__name__ if rows else 'no rows'}: expected {expected}.")
+    bad = next((index for index, row in enumerate(rows) if not isinstance(row, dict)), None)
+    if bad is not None:
+        kind = type(rows[bad]).__name__
+        raise ValueError(f"Row {bad + 1} of {path} is a {kind}, not an object: expected {expected}.")
+    return pd.DataFrame(rows, dtype=object)
+
+
+# %% [markdown]
+# Column mapping, cleaning, subset and split.
+
+# %% tags=["lib"]
 def map_columns(df):
     """Map a Medical Meadow (instruction/input/output) or question/answer table to question/answer."""
     columns = set(df.columns)
@@ -56,9 +129,23 @@ def map_columns(df):
     raise ValueError(f"The dataset has no usable columns: found {sorted(map(str, columns))}; expected {accepted}.")
 
 
+INLINE_TAG = re.compile(r"</?(b|i|u|em|strong|span|a|sup|sub|font|code|small|mark)\b[^<>]*>", re.IGNORECASE)
+HTML_TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
+
+
+def strip_html(value):
+    """Remove HTML tags (inline ones without a trace, others as a space) and decode entities (&amp; → &)."""
+    return html.unescape(HTML_TAG.sub(" ", INLINE_TAG.sub("", value)))
+
+
+def has_html(value):
+    """True when a text holds an HTML tag or entity that strip_html would change."""
+    return isinstance(value, str) and strip_html(value) != value
+
+
 def normalize_text(value):
-    """Collapse runs of whitespace and strip the ends."""
-    return re.sub(r"\s+", " ", value).strip()
+    """Strip HTML tags and entities, collapse runs of whitespace and strip the ends."""
+    return re.sub(r"\s+", " ", strip_html(value)).strip()
 
 
 def question_key(question):
@@ -67,7 +154,7 @@ def question_key(question):
 
 
 def clean_pairs(df):
-    """Drop non-text, empty, exact-duplicate and same-question rows; return (clean frame, rows dropped per step)."""
+    """Drop non-text, empty, exact-duplicate and same-question rows (after stripping HTML); return (frame, drops)."""
     dropped = {}
     is_text = df["question"].map(lambda v: isinstance(v, str)) & df["answer"].map(lambda v: isinstance(v, str))
     dropped["non_text"] = int((~is_text).sum())
@@ -139,14 +226,34 @@ def length_table(splits, tokenizer):
     return pd.DataFrame(rows)
 
 
-def data_statistics(lengths, dropped, n_raw):
-    """Summary table: length statistics per split/field plus rows dropped by each cleaning step."""
+# %% [markdown]
+# Token lengths and the statistics table.
+
+# %% tags=["lib"]
+def templated_lengths(frame, tokenizer):
+    """Tokens of each pair rendered as one training conversation (system prompt, question, answer)."""
+    conversations = [[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": q},
+                      {"role": "assistant", "content": a}] for q, a in zip(frame["question"], frame["answer"])]
+    if not conversations:
+        return []
+    texts = tokenizer.apply_chat_template(conversations, tokenize=False)
+    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+
+def drop_too_long(frame, tokenizer, max_length):
+    """Drop pairs whose chat-templated length exceeds max_length (one packed row); return (kept frame, count)."""
+    too_long = pd.Series(templated_lengths(frame, tokenizer), index=frame.index, dtype="int64") > max_length
+    return frame[~too_long].reset_index(drop=True), int(too_long.sum())
+
+
+def data_statistics(lengths, dropped, n_raw, counts=None):
+    """Summary table: length statistics per split/field, rows dropped by each cleaning step, and other counts."""
     stats = (lengths.groupby(["split", "field"])[["characters", "tokens"]]
              .agg(["count", "mean", "median", "min", "max"]).round(1))
     stats.columns = [f"{measure}_{stat}" for measure, stat in stats.columns]
     stats = stats.reset_index()
     stats.insert(0, "kind", "length")
-    counts = {"raw_rows": n_raw, **{f"dropped_{step}": count for step, count in dropped.items()}}
+    counts = {"raw_rows": n_raw, **(counts or {}), **{f"dropped_{step}": count for step, count in dropped.items()}}
     cleaning = pd.DataFrame([{"kind": "cleaning", "split": "all", "field": step, "characters_count": count}
                              for step, count in counts.items()])
     return pd.concat([stats, cleaning], ignore_index=True)
@@ -185,15 +292,27 @@ print(f"{len(raw_df):,} raw rows from {DATA_NAME} ({DATA_SOURCE})")
 pairs.head(3)
 
 # %% [markdown]
-# Clean, de-duplicate, draw the subset and split. The table shows what each step removed.
+# Clean, de-duplicate, draw the subset and split. HTML tags and entities are stripped **before**
+# de-duplication (`<b>gout</b>` and `gout` are the same question). **Rule for long examples:** a pair
+# whose chat-templated length (system prompt + question + answer) is longer than one packed row
+# (`max_length` tokens) is **dropped**, not truncated — a truncated answer would teach the model to stop
+# mid-sentence. This happens after the subset is drawn, so the subset can be a little smaller than
+# `MAX_EXAMPLES`. Every count (rows with HTML, rows dropped by each step) lands in
+# `metrics/data_statistics.csv`.
 
 # %%
+html_rows = int((pairs["question"].map(has_html) | pairs["answer"].map(has_html)).sum())
 clean_df, dropped = clean_pairs(pairs)
 subset = draw_subset(clean_df, S["max_examples"], S["seed"])
+subset, dropped["too_long"] = drop_too_long(subset, tokenizer, S["max_length"])
+if dropped["too_long"]:
+    announce(f"{dropped['too_long']} examples are longer than one packed row ({S['max_length']} tokens "
+             "with the chat template) and were dropped.")
 splits = split_frame(subset, S["seed"])
 split_summary = pd.DataFrame({"split": list(splits), "examples": [len(f) for f in splits.values()]})
 (OUT / "metrics").mkdir(parents=True, exist_ok=True)
 split_summary.to_csv(OUT / "metrics" / "split_summary.csv", index=False)
+print(f"Rows with HTML tags or entities (stripped): {html_rows}")
 print("Rows dropped by each cleaning step:", dropped)
 print(f"{len(clean_df):,} clean pairs → subset of {len(subset):,}")
 split_summary
@@ -204,7 +323,7 @@ split_summary
 
 # %%
 lengths = length_table(splits, tokenizer)
-stats = data_statistics(lengths, dropped, len(raw_df))
+stats = data_statistics(lengths, dropped, len(raw_df), {"rows_with_html_stripped": html_rows})
 stats.to_csv(OUT / "metrics" / "data_statistics.csv", index=False)
 plot_lengths(lengths, OUT / "visualizations" / "data_lengths.png")
 stats[stats["kind"] == "length"]

@@ -684,9 +684,10 @@ def build_ui(model, tokenizer, settings):
 
 
 def launch_ui(demo, in_colab, port=None):
-    """Start the app without blocking (share link on Colab, 127.0.0.1 elsewhere) and return its URL."""
+    """Start the app on 127.0.0.1 without blocking (plus a share link on Colab) and return its URL."""
     if in_colab:
-        _, local_url, share_url = demo.launch(share=True, prevent_thread_lock=True, quiet=True)
+        _, local_url, share_url = demo.launch(server_name="127.0.0.1", share=True, prevent_thread_lock=True,
+                                              quiet=True)
         return share_url or local_url
     _, local_url, _ = demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     return local_url

@@ -128,3 +128,83 @@ def test_papermill_sees_every_parameter_with_its_default(lib):
     found = papermill.inspect_notebook(str(NOTEBOOK))
     assert list(found) == list(lib.PARAM_DEFAULTS)  # a line papermill cannot parse would be missing here
     assert {name: ast.literal_eval(found[name]["default"]) for name in found} == lib.PARAM_DEFAULTS
+
+
+# Bad data files: one test per case, each asserting its message.
+
+def test_html_tags_and_entities_are_stripped_before_deduplication(lib):
+    frame = pd.DataFrame({"question": ["What is <b>gout</b>?", "What is gout?", "Q &amp; A <br/>about gout"],
+                          "answer": ["A <i>crystal</i> arthritis.", "A crystal arthritis.", "Text &lt;3"]})
+    assert int(frame["question"].map(lib.has_html).sum()) == 2 and not lib.has_html("What is gout? 3 < 5")
+    clean, dropped = lib.clean_pairs(frame)
+    assert dropped["exact_duplicates"] == 1  # <b>gout</b> and gout are duplicates
+    assert clean.to_dict("records") == [{"question": "What is gout?", "answer": "A crystal arthritis."},
+                                        {"question": "Q & A about gout", "answer": "Text <3"}]
+
+
+def test_malformed_jsonl_line_is_reported_with_its_number(lib, tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"question": "Q1?", "answer": "A1."}\n\n{"question": "Q2?", "answer": "A2."\n')
+    with pytest.raises(ValueError, match=r"Line 3 of .*bad\.jsonl is not valid JSON") as error:
+        lib.read_table(path)
+    assert "Fix or delete that line" in str(error.value)
+
+
+def test_non_utf8_csv_is_read_with_an_announced_fallback(lib, tmp_path, capsys):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("question,answer\nWhat is caf\u00e9 au lait?,A skin spot \u2013 benign.\n".encode("cp1252"))
+    frame = lib.read_table(path)
+    assert frame.loc[0, "question"] == "What is caf\u00e9 au lait?"
+    assert frame.loc[0, "answer"].endswith("\u2013 benign.")
+    assert frame.attrs["encoding"] == "cp1252"
+    out = capsys.readouterr().out
+    assert "latin.csv is not UTF-8 (byte 0xe9" in out and "read it as cp1252" in out
+
+
+def test_non_utf8_json_is_refused_clearly(lib, tmp_path):
+    path = tmp_path / "latin.json"
+    path.write_bytes('[{"question": "caf\u00e9?", "answer": "x"}]'.encode("latin-1"))
+    with pytest.raises(ValueError, match=r"is not UTF-8 \(byte 0xe9.*re-save it as UTF-8"):
+        lib.read_table(path)
+
+
+def test_json_object_instead_of_rows_is_refused_with_the_expected_shape(lib, tmp_path):
+    path = tmp_path / "object.json"
+    path.write_text(json.dumps({"version": 1, "data": [{"question": "Q?", "answer": "A."}]}))
+    with pytest.raises(ValueError) as error:
+        lib.read_table(path)
+    message = str(error.value)
+    assert "holds one JSON object (keys 'version', 'data'), not a list of rows" in message
+    assert '[{"question": "...", "answer": "..."}, ...]' in message
+    (tmp_path / "scalars.json").write_text(json.dumps([{"question": "Q?", "answer": "A."}, "stray"]))
+    with pytest.raises(ValueError, match=r"Row 2 of .*scalars\.json is a str, not an object"):
+        lib.read_table(tmp_path / "scalars.json")
+
+
+def test_malformed_csv_and_empty_file_get_a_message(lib, tmp_path):
+    (tmp_path / "ragged.csv").write_text("question,answer\nQ?,A.\nQ2?,A2.,extra,more\n")
+    with pytest.raises(ValueError, match=r"is not a well-formed CSV .*quoted"):
+        lib.read_table(tmp_path / "ragged.csv")
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(ValueError, match=r"empty\.jsonl is empty"):
+        lib.read_table(tmp_path / "empty.jsonl")
+
+
+def test_examples_longer_than_a_packed_row_are_dropped_and_counted(lib, tokenizer):
+    frame = pd.DataFrame({"question": ["What is gout?", "Explain renal physiology."],
+                          "answer": ["A crystal arthritis.", "The kidney filters blood. " * 60]})
+    lengths = lib.templated_lengths(frame, tokenizer)
+    assert lengths[0] < 100 < lengths[1]
+    kept, dropped = lib.drop_too_long(frame, tokenizer, max_length=100)
+    assert dropped == 1 and kept["question"].tolist() == ["What is gout?"]
+    assert lib.drop_too_long(frame, tokenizer, max_length=lengths[1])[1] == 0  # exactly one row long is kept
+
+
+def test_every_count_lands_in_data_statistics(lib, tokenizer):
+    frame = pd.DataFrame({"question": ["What is gout?", "Define anemia.", "What is insulin?"],
+                          "answer": ["A crystal arthritis.", "Low hemoglobin.", "A hormone."]})
+    splits = lib.split_frame(frame, seed=0)
+    stats = lib.data_statistics(lib.length_table(splits, tokenizer), {"empty": 2, "too_long": 3}, 9,
+                                {"rows_with_html_stripped": 4})
+    cleaning = stats[stats["kind"] == "cleaning"].set_index("field")["characters_count"].to_dict()
+    assert cleaning == {"raw_rows": 9, "rows_with_html_stripped": 4, "dropped_empty": 2, "dropped_too_long": 3}

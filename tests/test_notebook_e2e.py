@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 
 import nbformat
 import pandas as pd
@@ -14,13 +15,25 @@ NOTEBOOK = ROOT / "medical-llm-pipeline-standalone-colab.ipynb"
 SCORE_KEYS = {"bleu", "rouge1", "rouge2", "rougeL", "perplexity"}
 
 
+FAKE_TOKEN = "hf_FakeSmokeToken" + "9f3c2a7e51d84b06"  # must never show up in any output
+
+
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """Execute the notebook once (smoke profile, fresh RESULTS_DIR); return (results dir, executed notebook)."""
+def run(tmp_path_factory, lib):
+    """Execute the notebook once (smoke profile, fresh RESULTS_DIR, a fake HF_TOKEN); return (results, notebook)."""
     out = tmp_path_factory.mktemp("smoke")
     executed = out / "executed.ipynb"
-    papermill.execute_notebook(str(NOTEBOOK), str(executed), kernel_name="python3", cwd=str(ROOT),
-                               parameters={"PROFILE": "smoke", "RESULTS_DIR": str(out / "results")})
+    env = {"HF_TOKEN": FAKE_TOKEN}
+    if lib.hub_reachable():
+        env["HF_HUB_OFFLINE"] = "1"  # the hub refuses a fake token even for public files
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)  # the papermill kernel inherits this environment
+    try:
+        papermill.execute_notebook(str(NOTEBOOK), str(executed), kernel_name="python3", cwd=str(ROOT),
+                                   parameters={"PROFILE": "smoke", "RESULTS_DIR": str(out / "results")})
+    finally:
+        for name, value in saved.items():
+            os.environ.pop(name) if value is None else os.environ.__setitem__(name, value)
     return out / "results", nbformat.read(executed, as_version=4)
 
 
@@ -156,3 +169,12 @@ def test_knowledge_outputs(run):
     tables = [o["data"]["text/html"] for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if "text/html" in o.get("data", {})]
     assert any("accuracy (held-out answers)" in html and "rougeL" in html for html in tables)
+
+
+def test_token_is_never_printed_or_written(run):
+    results, notebook = run
+    texts = [json.dumps(nbformat.writes(notebook))]
+    texts += [path.read_bytes().decode("utf-8", errors="ignore") for path in results.rglob("*") if path.is_file()]
+    assert len(texts) > 10 and not any(FAKE_TOKEN in text for text in texts)
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert any("Hugging Face token: found in the environment" in o.get("text", "") for o in outputs)
