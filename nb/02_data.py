@@ -115,7 +115,8 @@ def rows_frame(rows, path):
 
 
 # %% [markdown]
-# Column mapping, cleaning, subset and split.
+# Where the rows come from (a local file, the hub, or the embedded sample — each fallback says why) and
+# how their columns map to `question`/`answer`.
 
 # %% tags=["lib"]
 def map_columns(df):
@@ -129,6 +130,45 @@ def map_columns(df):
     raise ValueError(f"The dataset has no usable columns: found {sorted(map(str, columns))}; expected {accepted}.")
 
 
+def load_dataset_frame(dataset, online):
+    """Return (raw frame, source, name) from a local file, the hub, or the embedded sample."""
+    if dataset is not None:
+        return read_table(dataset), "local", str(dataset)
+    reason = "the Hugging Face hub is unreachable"
+    if online:
+        try:
+            from datasets import load_dataset
+            return load_dataset(HUB_DATASET, split="train").to_pandas(), "hub", HUB_DATASET
+        except Exception as error:  # noqa: BLE001 - any hub failure falls back to the embedded sample
+            reason = f"loading it from the hub failed with {type(error).__name__}: {error}"
+            announce(f"Could not load {HUB_DATASET}: {reason}.")
+    try:
+        path = embedded_data_path()
+    except FileNotFoundError as missing:
+        raise RuntimeError(f"No training data: {HUB_DATASET} could not be used ({reason}), and {missing} "
+                           "Retry when the hub is reachable, or set DATASET to a local file.") from None
+    announce(f"Using the embedded demo sample {path.name} ({HUB_DATASET} could not be used: {reason}). "
+             "It is a small project-written sample for trying the pipeline, not medical advice.")
+    return read_table(path), "embedded", str(path)
+
+
+# %% [markdown]
+# Load and map the columns. A file without usable columns stops here with a message that lists the
+# columns found and the ones accepted.
+
+# %%
+mark_section(OUT, "2. Data pipeline")
+raw_df, DATA_SOURCE, DATA_NAME = load_dataset_frame(S["dataset"], ONLINE)
+update_run_config(OUT, dataset=DATA_NAME, dataset_source=DATA_SOURCE)
+pairs = map_columns(raw_df)
+print(f"{len(raw_df):,} raw rows from {DATA_NAME} ({DATA_SOURCE})")
+pairs.head(3)
+
+# %% [markdown]
+# Cleaning, subset and split: HTML stripped, whitespace normalised, duplicates removed on a normalised
+# question, pairs longer than one packed row dropped, then an 85/10/5 split.
+
+# %% tags=["lib"]
 INLINE_TAG = re.compile(r"</?(b|i|u|em|strong|span|a|sup|sub|font|code|small|mark)\b[^<>]*>", re.IGNORECASE)
 HTML_TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
 
@@ -193,41 +233,9 @@ def split_frame(df, seed, fractions=None):
             "test": shuffled.iloc[:n_test].reset_index(drop=True)}
 
 
-def load_dataset_frame(dataset, online):
-    """Return (raw frame, source, name) from a local file, the hub, or the embedded sample."""
-    if dataset is not None:
-        return read_table(dataset), "local", str(dataset)
-    reason = "the Hugging Face hub is unreachable"
-    if online:
-        try:
-            from datasets import load_dataset
-            return load_dataset(HUB_DATASET, split="train").to_pandas(), "hub", HUB_DATASET
-        except Exception as error:  # noqa: BLE001 - any hub failure falls back to the embedded sample
-            reason = f"loading it from the hub failed with {type(error).__name__}: {error}"
-            announce(f"Could not load {HUB_DATASET}: {reason}.")
-    try:
-        path = embedded_data_path()
-    except FileNotFoundError as missing:
-        raise RuntimeError(f"No training data: {HUB_DATASET} could not be used ({reason}), and {missing} "
-                           "Retry when the hub is reachable, or set DATASET to a local file.") from None
-    announce(f"Using the embedded demo sample {path.name} ({HUB_DATASET} could not be used: {reason}). "
-             "It is a small project-written sample for trying the pipeline, not medical advice.")
-    return read_table(path), "embedded", str(path)
-
-
-def length_table(splits, tokenizer):
-    """Per-split character and token lengths of questions and answers, one row per example."""
-    rows = []
-    for split, frame in splits.items():
-        for field in ("question", "answer"):
-            tokens = tokenizer(list(frame[field]), add_special_tokens=False)["input_ids"]
-            rows += [{"split": split, "field": field, "characters": len(text), "tokens": len(ids)}
-                     for text, ids in zip(frame[field], tokens)]
-    return pd.DataFrame(rows)
-
-
 # %% [markdown]
-# Token lengths and the statistics table.
+# Pairs longer than one packed row are dropped (the rule above), and `data_pipeline` runs every step
+# in order — the terminal training script (`tools/medllm_train.py`) calls the same function.
 
 # %% tags=["lib"]
 def templated_lengths(frame, tokenizer):
@@ -244,6 +252,51 @@ def drop_too_long(frame, tokenizer, max_length):
     """Drop pairs whose chat-templated length exceeds max_length (one packed row); return (kept frame, count)."""
     too_long = pd.Series(templated_lengths(frame, tokenizer), index=frame.index, dtype="int64") > max_length
     return frame[~too_long].reset_index(drop=True), int(too_long.sum())
+
+
+def data_pipeline(pairs, tokenizer, settings):
+    """Clean, draw the subset, drop pairs longer than a packed row, split: (splits, dropped counts, clean rows)."""
+    clean, dropped = clean_pairs(pairs)
+    subset = draw_subset(clean, settings["max_examples"], settings["seed"])
+    subset, dropped["too_long"] = drop_too_long(subset, tokenizer, settings["max_length"])
+    return split_frame(subset, settings["seed"]), dropped, len(clean)
+
+# %% [markdown]
+# Clean, de-duplicate, draw the subset and split. HTML tags and entities are stripped **before**
+# de-duplication (`<b>gout</b>` and `gout` are the same question). **Rule for long examples:** a pair
+# whose chat-templated length (system prompt + question + answer) is longer than one packed row
+# (`max_length` tokens) is **dropped**, not truncated — a truncated answer would teach the model to stop
+# mid-sentence. This happens after the subset is drawn, so the subset can be a little smaller than
+# `MAX_EXAMPLES`. Every count (rows with HTML, rows dropped by each step) lands in
+# `metrics/data_statistics.csv`.
+
+# %%
+html_rows = int((pairs["question"].map(has_html) | pairs["answer"].map(has_html)).sum())
+splits, dropped, n_clean = data_pipeline(pairs, tokenizer, S)
+if dropped["too_long"]:
+    announce(f"{dropped['too_long']} examples are longer than one packed row ({S['max_length']} tokens "
+             "with the chat template) and were dropped.")
+split_summary = pd.DataFrame({"split": list(splits), "examples": [len(f) for f in splits.values()]})
+(OUT / "metrics").mkdir(parents=True, exist_ok=True)
+split_summary.to_csv(OUT / "metrics" / "split_summary.csv", index=False)
+print(f"Rows with HTML tags or entities (stripped): {html_rows}")
+print("Rows dropped by each cleaning step:", dropped)
+print(f"{n_clean:,} clean pairs → {sum(len(f) for f in splits.values()):,} in the subset")
+split_summary
+
+# %% [markdown]
+# Token lengths and the statistics table.
+
+# %% tags=["lib"]
+def length_table(splits, tokenizer):
+    """Per-split character and token lengths of questions and answers, one row per example."""
+    rows = []
+    for split, frame in splits.items():
+        for field in ("question", "answer"):
+            tokens = tokenizer(list(frame[field]), add_special_tokens=False)["input_ids"]
+            rows += [{"split": split, "field": field, "characters": len(text), "tokens": len(ids)}
+                     for text, ids in zip(frame[field], tokens)]
+    return pd.DataFrame(rows)
 
 
 def data_statistics(lengths, dropped, n_raw, counts=None):
@@ -278,44 +331,6 @@ def plot_lengths(lengths, path):
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return fig
-
-# %% [markdown]
-# Load and map the columns. A file without usable columns stops here with a message that lists the
-# columns found and the ones accepted.
-
-# %%
-mark_section(OUT, "2. Data pipeline")
-raw_df, DATA_SOURCE, DATA_NAME = load_dataset_frame(S["dataset"], ONLINE)
-update_run_config(OUT, dataset=DATA_NAME, dataset_source=DATA_SOURCE)
-pairs = map_columns(raw_df)
-print(f"{len(raw_df):,} raw rows from {DATA_NAME} ({DATA_SOURCE})")
-pairs.head(3)
-
-# %% [markdown]
-# Clean, de-duplicate, draw the subset and split. HTML tags and entities are stripped **before**
-# de-duplication (`<b>gout</b>` and `gout` are the same question). **Rule for long examples:** a pair
-# whose chat-templated length (system prompt + question + answer) is longer than one packed row
-# (`max_length` tokens) is **dropped**, not truncated — a truncated answer would teach the model to stop
-# mid-sentence. This happens after the subset is drawn, so the subset can be a little smaller than
-# `MAX_EXAMPLES`. Every count (rows with HTML, rows dropped by each step) lands in
-# `metrics/data_statistics.csv`.
-
-# %%
-html_rows = int((pairs["question"].map(has_html) | pairs["answer"].map(has_html)).sum())
-clean_df, dropped = clean_pairs(pairs)
-subset = draw_subset(clean_df, S["max_examples"], S["seed"])
-subset, dropped["too_long"] = drop_too_long(subset, tokenizer, S["max_length"])
-if dropped["too_long"]:
-    announce(f"{dropped['too_long']} examples are longer than one packed row ({S['max_length']} tokens "
-             "with the chat template) and were dropped.")
-splits = split_frame(subset, S["seed"])
-split_summary = pd.DataFrame({"split": list(splits), "examples": [len(f) for f in splits.values()]})
-(OUT / "metrics").mkdir(parents=True, exist_ok=True)
-split_summary.to_csv(OUT / "metrics" / "split_summary.csv", index=False)
-print(f"Rows with HTML tags or entities (stripped): {html_rows}")
-print("Rows dropped by each cleaning step:", dropped)
-print(f"{len(clean_df):,} clean pairs → subset of {len(subset):,}")
-split_summary
 
 # %% [markdown]
 # Statistics and length distributions. Token counts use the model's own tokenizer: they decide the

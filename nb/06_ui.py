@@ -136,6 +136,13 @@ RED_FLAG_RULES = [
           r"\bsudden\w*\s+(\w+\s+)?(weakness|numbness|paralysis|loss\s+of\s+vision|blind\w*|confusion)"),
          f"🚨 **Face drooping, arm weakness or slurred speech can be a stroke.** {EMERGENCY} and note the time "
          "the symptoms started."),
+]
+
+# %% [markdown]
+# Mental health, poisoning and allergy.
+
+# %% tags=["lib"]
+RED_FLAG_RULES += [
     Rule("self-harm",
          (r"\b(kill|hurt|harm|cut|hang|shoot|drown|poison)\w*\s+(myself|himself|herself|themselves|ourselves)",
           r"\bsuicid\w*", r"\bend\w*\s+(it\s+all|things|everything|(my|his|her|their)\s+(own\s+)?life)",
@@ -289,6 +296,12 @@ NOT_TYPOS = frozenset({"cooking", "looking", "booking", "breeding", "swearing", 
                        "heater", "hearth", "bleaching", "chests", "tablet", "flappy", "sleeping", "stuffy", "swallow"})
 
 
+# %% [markdown]
+# Typos in the key words (*cheast*, *siezure*) are corrected against the symptom lexicon before matching,
+# and a match counts only when the message is about a person now: not a textbook or exam question, not a
+# hypothetical, not something years ago, not negated (*no chest pain*).
+
+# %% tags=["lib"]
 @functools.lru_cache(maxsize=4096)
 def correct_word(word):
     """The lexicon word a misspelt word of five or more letters stands for (cheast → chest), else the word itself."""
@@ -650,6 +663,11 @@ def compare_tab(model, tokenizer, settings, guard):
         trigger(compare, [box, *sliders], [notes, base, tuned], show_progress="hidden")
 
 
+# %% [markdown]
+# Sliders, the app around the two tabs, its launch (127.0.0.1 only; a share link on Colab) and the
+# record of that launch; `load_finetuned` rebuilds the model from the saved adapter after a restart.
+
+# %% tags=["lib"]
 def supported(component, **kwargs):
     """The keyword arguments this Gradio version's component accepts (Gradio 5 needs type="messages", 6 has no type)."""
     parameters = inspect.signature(component.__init__).parameters

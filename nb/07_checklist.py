@@ -401,6 +401,10 @@ def example_picks(predictions):
     return unique
 
 
+# %% [markdown]
+# Examples quote the data, so each quote carries the data set's attribution and licence.
+
+# %% tags=["lib"]
 DATA_ATTRIBUTION = {
     "wikidoc": "Questions and reference answers quoted from WikiDoc patient information (via the Medical Meadow "
                "collection of medAlpaca), licensed CC BY-SA: https://www.wikidoc.org",

@@ -88,8 +88,7 @@ def prepare(lib, settings):
         model, tokenizer = lib.load_model_and_tokenizer(model_path, device, settings["dtype"],
                                                         quantize_4bit=settings.get("quantize_4bit", False))
         raw, _, _ = lib.load_dataset_frame(settings["dataset"], online)
-    clean, _ = lib.clean_pairs(lib.map_columns(raw))
-    splits = lib.split_frame(lib.draw_subset(clean, settings["max_examples"], settings["seed"]), settings["seed"])
+    splits, _, _ = lib.data_pipeline(lib.map_columns(raw), tokenizer, settings)  # the notebook's own data steps
     train_ds = lib.Dataset.from_list(lib.to_prompt_completion(splits["train"]))
     val_ds = lib.Dataset.from_list(lib.to_prompt_completion(splits["val"]))
     return model, tokenizer, train_ds, val_ds
