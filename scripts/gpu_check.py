@@ -121,6 +121,7 @@ def prepare(lib, args):
     lib.set_library_progress_bars(False)
     frame, _ = lib.clean_pairs(lib.map_columns(lib.read_table(lib.embedded_data_path())))
     splits = lib.split_frame(frame, settings["seed"])
+    splits["val"] = splits["val"].head(16)  # scoring is not what this check measures: keep it short
     return settings, splits
 
 
