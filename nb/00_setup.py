@@ -227,9 +227,9 @@ STALE_OUTPUTS = ("run_config.json", "metrics", "visualizations", "experiments/ex
                  "submission_checklist.md", "submission_checklist.json", "REPORT.md")
 
 
-def start_run(results_dir, **fields):
+def start_run(out_dir, **fields):
     """Remove the previous run's outputs (kept: sweep runs, checkpoints, adapter); write a fresh run_config.json."""
-    out = Path(results_dir)
+    out = Path(out_dir)
     if (out / "run_config.json").exists():  # only a folder this notebook wrote before is cleaned
         for name in STALE_OUTPUTS:
             target = out / name
@@ -279,7 +279,7 @@ mount_drive_if_needed(S["persist_dir"], "google.colab" in sys.modules)
 OUT = resolve_results_dir(S["results_dir"], S["persist_dir"])
 seed_everything(S["seed"])
 RUN = start_run(OUT, profile=S["profile"], seed=S["seed"], device=S["device_name"], dtype=S["dtype"],
-                results_dir=str(OUT.resolve()), persist_dir=S["persist_dir"], versions=library_versions(),
+                output_dir=str(OUT.resolve()), persist_dir=S["persist_dir"], versions=library_versions(),
                 started_at=dt.datetime.now().isoformat(timespec="seconds"), finished_at=None)
 print(f"Run {RUN['run_id']}: outputs in {OUT.resolve()}")
 pd.Series(S).to_frame("value")
