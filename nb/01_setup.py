@@ -237,9 +237,9 @@ STALE_OUTPUTS = ("run_config.json", "metrics", "visualizations", "experiments/ex
                  "submission_checklist.md", "submission_checklist.json", "REPORT.md")
 
 
-def start_run(folder, **fields):
+def start_run(out_dir, **fields):
     """Remove the previous run's outputs (kept: sweep runs, checkpoints, adapter); write a fresh run_config.json."""
-    out = Path(folder)
+    out = Path(out_dir)
     if (out / "run_config.json").exists():  # only a folder this notebook wrote before is cleaned
         for name in STALE_OUTPUTS:
             target = out / name
@@ -439,7 +439,7 @@ mount_drive_if_needed(S["persist_dir"], "google.colab" in sys.modules)
 OUT = resolve_results_dir(S["results_dir"], S["persist_dir"])
 seed_everything(S["seed"])
 RUN = start_run(OUT, profile=S["profile"], seed=S["seed"], device=S["device_name"], dtype=S["dtype"],
-                precision=S["precision"], gpu=gpu_record(S), results_dir=str(OUT.resolve()),
+                precision=S["precision"], gpu=gpu_record(S), output_dir=str(OUT.resolve()),
                 persist_dir=S["persist_dir"], versions=library_versions(),
                 started_at=dt.datetime.now().isoformat(timespec="seconds"), finished_at=None)
 mark_section(OUT, "Set-up", reset=True)

@@ -26,6 +26,7 @@ import warnings
 
 from datasets import Dataset
 from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+from peft.tuners.tuners_utils import BaseTunerLayer
 from transformers import set_seed
 from trl import SFTConfig, SFTTrainer
 
@@ -54,6 +55,17 @@ def lora_config(config):
     """A PEFT LoraConfig for one experiment configuration."""
     return LoraConfig(r=config["lora_r"], lora_alpha=config["lora_alpha"], lora_dropout=config["lora_dropout"],
                       target_modules=list(config["target_modules"]), task_type="CAUSAL_LM")
+
+
+def remove_lora_layers(model):
+    """The model with every LoRA layer replaced by the layer it wrapped (a no-op on a bare model)."""
+    for name, module in list(model.named_modules()):
+        if isinstance(module, BaseTunerLayer) and name:
+            parent_name, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent_name) if parent_name else model, child, module.get_base_layer())
+    if hasattr(model, "peft_config"):
+        del model.peft_config
+    return model
 
 
 def sft_config(settings, output_dir, learning_rate, max_steps=-1, epochs=1.0, logging_steps=5, warmup=0.05):
@@ -150,7 +162,7 @@ def config_fingerprint(config, settings, data_name, split_sizes, model_name):
 def train_one(model, tokenizer, train_ds, eval_ds, config, args):
     """Wrap model with a fresh LoRA adapter for config, train it with SFTTrainer; return (trainer, seconds)."""
     set_seed(args.seed)
-    peft_model = get_peft_model(model, lora_config(config))
+    peft_model = get_peft_model(remove_lora_layers(model), lora_config(config))  # never stacked on a rerun
     trainer = MedSFTTrainer(model=peft_model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                             processing_class=tokenizer)
     start = time.perf_counter()

@@ -200,23 +200,10 @@ def find_resume_checkpoint(checkpoint_root, fingerprint):
 
 
 # %% tags=["lib"]
-from peft.tuners.tuners_utils import BaseTunerLayer
-
 OOM_TRAINING_HINT = ("CUDA ran out of memory during the final training of {model} with packed rows of {max_length} "
                      "tokens. Lower the packed row length `max_length` of the '{profile}' profile (for example "
                      "PROFILES['{profile}'] = dataclasses.replace(PROFILES['{profile}'], max_length={half}) in the "
                      "set-up cell), or set MODEL_ID to a smaller model; then run the notebook again.")
-
-
-def remove_lora_layers(model):
-    """The model with every LoRA layer replaced by the layer it wrapped (a no-op on a bare model)."""
-    for name, module in list(model.named_modules()):
-        if isinstance(module, BaseTunerLayer) and name:
-            parent_name, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent_name) if parent_name else model, child, module.get_base_layer())
-    if hasattr(model, "peft_config"):
-        del model.peft_config
-    return model
 
 
 def train_or_explain(trainer, settings, **kwargs):

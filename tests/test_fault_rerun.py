@@ -61,6 +61,7 @@ def story(tmp_path_factory):
     results = base / "results"
     killed = papermill_run(results, base / "killed.ipynb", MEDLLM_FAULT_AFTER_STEP=str(FAULT_STEP))
     checkpoints = sorted(results.glob("checkpoints/*/checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    assert checkpoints, f"the killed run left no checkpoint:\n{killed.stderr[-3000:]}"
     after_kill = {"returncode": killed.returncode, "checkpoints": [p.name for p in checkpoints],
                   "adapter": (results / "models" / "final_adapter").exists()}
     (checkpoints[-1] / "trainer_state.json").write_text('{"global_step": 3, "log_hist')  # truncated mid-write

@@ -21,7 +21,7 @@ CONFIG = {"config": "r4-qv", "learning_rate": 1e-3, "lora_r": 4, "lora_alpha": 8
 
 @pytest.fixture()
 def settings(lib):
-    """Smoke settings shrunk so the final training has six one-row steps."""
+    """Smoke settings shrunk so the final training has one example per row: four one-row steps on TRAIN."""
     base = lib.build_run_settings({**lib.PARAM_DEFAULTS, "PROFILE": "smoke"}, CPU)
     return {**base, "max_length": 64, "epochs": 1.0, "grad_accum": 1}
 
@@ -30,7 +30,7 @@ def settings(lib):
 def datasets(lib):
     """(train, val) datasets of the tiny frame."""
     records = lib.to_prompt_completion(FRAME)
-    return Dataset.from_list(records), Dataset.from_list(records[:2])
+    return Dataset.from_list(records[:4]), Dataset.from_list(records[4:])
 
 
 def adapter_weights(folder):
@@ -98,11 +98,11 @@ def test_interrupted_training_resumes_to_the_uninterrupted_result(lib, embedded_
         raise SystemExit(f"killed with {code}")
 
     monkeypatch.setattr(os, "_exit", killed)
-    monkeypatch.setenv("MEDLLM_FAULT_AFTER_STEP", "4")
+    monkeypatch.setenv("MEDLLM_FAULT_AFTER_STEP", "3")
     with pytest.raises(SystemExit):
         lib.train_final(model, tokenizer, train, val, CONFIG, settings, tmp_path / "a", checkpoint_minutes=0)
     folders = list((tmp_path / "a" / "checkpoints").glob("*/checkpoint-*"))
-    assert sorted(p.name for p in folders) == ["checkpoint-2", "checkpoint-3"]  # save_total_limit keeps two
+    assert sorted(p.name for p in folders) == ["checkpoint-1", "checkpoint-2"]  # save_total_limit keeps two
     newest = max(folders, key=lambda p: p.name)
     (newest / "adapter_model.safetensors").write_bytes(b"truncated")
     monkeypatch.delenv("MEDLLM_FAULT_AFTER_STEP")
@@ -111,9 +111,9 @@ def test_interrupted_training_resumes_to_the_uninterrupted_result(lib, embedded_
     ft_model, trainer, _ = lib.train_final(model, tokenizer, train, val, CONFIG, settings, tmp_path / "a",
                                            checkpoint_minutes=0)
     out = capsys.readouterr().out
-    assert "Skipping checkpoint" in out and "checkpoint-3: corrupt: adapter_model.safetensors" in out
-    assert "Resuming the final training from" in out and "checkpoint-2" in out
-    assert trainer.state.global_step == trainer.state.max_steps == 6
+    assert "Skipping checkpoint" in out and "checkpoint-2: corrupt: adapter_model.safetensors" in out
+    assert "Resuming the final training from" in out and "checkpoint-1" in out
+    assert trainer.state.global_step == trainer.state.max_steps == 4
     assert not (tmp_path / "a" / "checkpoints").exists()  # cleaned up after success
     resumed_log = lib.training_log(trainer.state.log_history)
     ft_model.unload()
