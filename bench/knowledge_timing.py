@@ -4,7 +4,7 @@ Builds the test split exactly as the notebook's `cpu` profile does (clean, draw 
 the held-out items (K distractors each) and scores them with the base model and a LoRA-wrapped model, as the notebook's
 `run_mc_task` does. The adapter here is freshly initialised (untrained), so both accuracies coincide: this measures the
 time, not the fine-tune's effect (the quality benchmark measures that).
-Usage: .venv/bin/python bench/knowledge_timing.py [--data PATH] [--items 60] [--k 3]
+Usage: .venv/bin/python bench/knowledge_timing.py [--data PATH] [--items 60] [--k 3] [--threads N]
 """
 
 import argparse
@@ -27,7 +27,10 @@ def main():
                                               "medical_meadow_wikidoc_patient_information.json"))
     parser.add_argument("--items", type=int, default=60)
     parser.add_argument("--k", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     args = parser.parse_args()
+    if args.threads:
+        __import__("torch").set_num_threads(args.threads)
     lib = nbload.load_lib()
     from peft import LoraConfig, get_peft_model
 

@@ -26,5 +26,14 @@ for key in ("bleu", "rouge1", "rouge2", "rougeL", "perplexity", "mean_words"):
 for key, ci in scores["ci95"].items():
     print(f"{key:>10}: diff {ci['diff']:+.4f}  95% CI [{ci['low']:+.4f}, {ci['high']:+.4f}]")
 print("win/tie/loss:", scores["win_rate"])
+knowledge = out / "metrics" / "knowledge_eval.json"
+for task in (json.loads(knowledge.read_text())["tasks"] if knowledge.exists() else []):
+    if task["status"] != "ok":
+        print(f"multiple choice, {task['name']}: skipped ({task['reason']})")
+        continue
+    ci = task["ci95"]
+    print(f"multiple choice, {task['name']} (n={task['n']}, K={task['k']}, chance {task['chance']:.3f}): base "
+          f"{task['base_accuracy']:.3f}  fine-tuned {task['fine_tuned_accuracy']:.3f}  diff {ci['diff']:+.3f}  "
+          f"95% CI [{ci['low']:+.3f}, {ci['high']:+.3f}]  {task['seconds']:.0f} s")
 print(sweep)
 PY

@@ -637,8 +637,8 @@ def knowledge_paragraph(record):
         return text + ("lies below zero: the fine-tuned model tells right answers from wrong ones *worse* than "
                        "the base model." if heldout else
                        "lies below zero: the fine-tune made the model forget some of the medical knowledge it had.")
-    return text + ("includes zero: no measurable gain in knowledge, so the gains in BLEU, ROUGE and perplexity above "
-                   "are style rather than knowledge." if heldout else
+    return text + ("includes zero: no measurable gain in knowledge, so whatever BLEU, ROUGE and perplexity gained "
+                   "above is style rather than knowledge." if heldout else
                    "includes zero: no measurable forgetting, and no measurable gain either.")
 
 
@@ -671,7 +671,7 @@ def plot_knowledge(records, path):
     errors = [[d - r["ci95"]["low"] for r, d in zip(done, diffs)], [r["ci95"]["high"] - d for r, d in zip(done, diffs)]]
     axes[1].bar(labels, diffs, yerr=errors, capsize=8, color=["tab:green" if d >= 0 else "tab:red" for d in diffs])
     axes[1].axhline(0, color="black", linewidth=0.8)
-    axes[1].set_title("Fine-tuned − base accuracy, 95% bootstrap CI")
+    axes[1].set_title("Fine-tuned − base, 95% bootstrap CI")
     skipped = [f"{r['name']} skipped: {r['reason']}" for r in records if r["status"] != "ok"]
     if skipped:
         fig.text(0.01, 0.01, "\n".join(skipped), fontsize=7, color="dimgray")
