@@ -130,6 +130,11 @@ PROFILES = {
 }
 
 
+# %% [markdown]
+# Resolving the parameters: values papermill injects win, then `MEDLLM_<NAME>` environment variables,
+# then the profile's defaults.
+
+# %% tags=["lib"]
 def _parse_env_value(raw, default):
     """Convert an environment string to the type of the parameter's default."""
     if raw.strip().lower() in {"none", "null", ""}:
@@ -192,6 +197,12 @@ def build_run_settings(params, device):
     }
 
 
+# %% [markdown]
+# The run's record (`run_config.json`) and where it lives: `RESULTS_DIR`, or under `PERSIST_DIR` (Google
+# Drive on Colab, mounted only when asked). A new run first removes the previous run's outputs from the
+# folder, keeping the finished sweep runs, checkpoints and adapter that a rerun can reuse.
+
+# %% tags=["lib"]
 def library_versions():
     """Versions of the libraries that decide the numbers of this run."""
     import peft
@@ -329,6 +340,9 @@ def detect_device(precision="auto"):
     return {**facts, **device_decision(facts["device"], facts["capability"], facts["memory_gb"],
                                        facts["native_bf16"], precision)}
 
+
+# %% [markdown]
+# What the run records about the GPU, TRL's loss kernel switch, and when progress bars show.
 
 # %% tags=["lib"]
 def gpu_record(settings):

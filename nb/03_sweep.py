@@ -67,7 +67,27 @@ def remove_lora_layers(model):
         del model.peft_config
     return model
 
+# %% [markdown]
+# Build the datasets once. QLoRA needs `bitsandbytes` on a CUDA GPU; elsewhere the sixth configuration is
+# a higher-learning-rate all-linear variant (announced below).
 
+# %%
+mark_section(OUT, "3. LoRA experiments")
+warnings.filterwarnings("ignore", message=".*padding-free.*")
+train_ds = Dataset.from_list(train_records)
+val_ds = Dataset.from_list(to_prompt_completion(splits["val"]))
+QLORA = S["qlora"] and importlib.util.find_spec("bitsandbytes") is not None
+if not QLORA:
+    announce("No CUDA GPU with bitsandbytes (compute capability 6.0+): the 4-bit QLoRA configuration is replaced "
+             "by 'r16-all-lr1e-3'.")
+CONFIGS = sweep_configs(QLORA)
+pd.DataFrame(CONFIGS)
+
+# %% [markdown]
+# The training recipe (TRL's `SFTConfig`), the step budget, and the fingerprint that tells whether a
+# saved sweep run was made with the same recipe, data and model.
+
+# %% tags=["lib"]
 def sft_config(settings, output_dir, learning_rate, max_steps=-1, epochs=1.0, logging_steps=5, warmup=0.05):
     """TRL SFTConfig for our recipe: packed answer-only rows, no padding, the decided precision, no checkpointing."""
     return SFTConfig(
@@ -82,6 +102,55 @@ def sft_config(settings, output_dir, learning_rate, max_steps=-1, epochs=1.0, lo
     )
 
 
+def packed_steps_per_epoch(tokenizer, frame, settings):
+    """Optimizer steps in one epoch: all training tokens / packed row length / rows per step."""
+    tokens = sum(len(encode_for_loss(tokenizer, q, a)["input_ids"]) for q, a in zip(frame["question"], frame["answer"]))
+    return max(1, math.ceil(tokens / settings["max_length"] / settings["grad_accum"]))
+
+
+def sweep_steps_for(settings, final_steps):
+    """Steps per configuration: an explicit SWEEP_STEPS as given, else the profile's capped at final_steps / 12."""
+    if settings["sweep_steps_explicit"]:
+        return settings["sweep_steps"]
+    return max(2, min(settings["sweep_steps"], final_steps // 12))
+
+
+RECIPE_FIELDS = ("learning_rate", "max_steps", "warmup_steps", "lr_scheduler_type", "weight_decay", "max_length",
+                 "per_device_train_batch_size", "gradient_accumulation_steps", "packing", "packing_strategy",
+                 "completion_only_loss", "gradient_checkpointing", "bf16", "fp16", "seed")
+
+
+def sweep_args(config, settings, run_dir):
+    """The SFTConfig of one sweep run: sweep_steps steps, no warm-up (a first step at learning rate 0 is wasted)."""
+    return sft_config(settings, Path(run_dir) / config["config"], config["learning_rate"],
+                      max_steps=settings["sweep_steps"], logging_steps=max(1, settings["sweep_steps"] // 4), warmup=0)
+
+
+def config_fingerprint(config, settings, data_name, split_sizes, model_name):
+    """A short hash of everything that determines a sweep result, to know when a saved one is reusable."""
+    args = sweep_args(config, settings, "unused")  # steps, row length, accumulation, seed: all in the recipe
+    recipe = {field: str(getattr(args, field)) for field in RECIPE_FIELDS}
+    data = {k: settings[k] for k in ("max_examples", "dtype", "device")}
+    payload = json.dumps([config, data, recipe, data_name, split_sizes, model_name], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+# %% [markdown]
+# The step budget: each configuration trains for `SWEEP_STEPS` optimizer steps; the profile's default is
+# capped on small data sets so that the sweep never outweighs the final training.
+
+# %%
+FINAL_STEPS = math.ceil(packed_steps_per_epoch(tokenizer, splits["train"], S) * S["epochs"])
+SWEEP = {**S, "sweep_steps": sweep_steps_for(S, FINAL_STEPS)}
+if SWEEP["sweep_steps"] < S["sweep_steps"]:
+    announce(f"SWEEP_STEPS capped from {S['sweep_steps']} to {SWEEP['sweep_steps']}: the final training has only "
+             f"{FINAL_STEPS} steps. Set SWEEP_STEPS explicitly to override.")
+print(f"Sweep: 6 × {SWEEP['sweep_steps']} steps; final training: about {FINAL_STEPS} steps")
+
+# %% [markdown]
+# Scoring a configuration: the token-weighted negative log-likelihood of the validation answers (prompt
+# tokens excluded), in batches that halve and retry on a CUDA out-of-memory error.
+
+# %% tags=["lib"]
 def in_halving_batches(items, batch_size, run_batch):
     """run_batch over consecutive slices of items; on CUDA out-of-memory halve the batch and retry (raise at 1)."""
     results, start = [], 0
@@ -125,40 +194,89 @@ def answer_nll(model, tokenizer, frame, batch_size=8):
     parts = in_halving_batches(encoded, batch_size, lambda batch: batch_nll(model, tokenizer, batch))
     return sum(nll for nll, _ in parts), sum(count for _, count in parts)
 
+# %% [markdown]
+# **Memory and QLoRA.** Each run's memory is its peak *above* what was in use when it started; everything
+# it held is released before the next one (including the `forward` that accelerate and TRL bind to the
+# model, which makes reference cycles). TRL casts a 4-bit model's trainable weights to bf16, which fp16's
+# gradient scaler cannot unscale, so `MedSFTTrainer` keeps them in fp32.
 
-def packed_steps_per_epoch(tokenizer, frame, settings):
-    """Optimizer steps in one epoch: all training tokens / packed row length / rows per step."""
-    tokens = sum(len(encode_for_loss(tokenizer, q, a)["input_ids"]) for q, a in zip(frame["question"], frame["answer"]))
-    return max(1, math.ceil(tokens / settings["max_length"] / settings["grad_accum"]))
-
-
-def sweep_steps_for(settings, final_steps):
-    """Steps per configuration: an explicit SWEEP_STEPS as given, else the profile's capped at final_steps / 12."""
-    if settings["sweep_steps_explicit"]:
-        return settings["sweep_steps"]
-    return max(2, min(settings["sweep_steps"], final_steps // 12))
-
-
-RECIPE_FIELDS = ("learning_rate", "max_steps", "warmup_steps", "lr_scheduler_type", "weight_decay", "max_length",
-                 "per_device_train_batch_size", "gradient_accumulation_steps", "packing", "packing_strategy",
-                 "completion_only_loss", "gradient_checkpointing", "bf16", "fp16", "seed")
+# %% tags=["lib"]
+def memory_in_use_mb(device):
+    """Memory in use now: CUDA allocated on a GPU, the process's resident set on a CPU (MB)."""
+    if device == "cuda":
+        return torch.cuda.memory_allocated() / 2**20
+    return _proc_status_kb("VmRSS") / 1024
 
 
-def sweep_args(config, settings, run_dir):
-    """The SFTConfig of one sweep run: sweep_steps steps, no warm-up (a first step at learning rate 0 is wasted)."""
-    return sft_config(settings, Path(run_dir) / config["config"], config["learning_rate"],
-                      max_steps=settings["sweep_steps"], logging_steps=max(1, settings["sweep_steps"] // 4), warmup=0)
+def reset_peak_memory(device):
+    """Start a new peak: CUDA's peak counter, or Linux's resident-set high-water mark (clear_refs 5)."""
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        return
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass  # then the CPU peak is the process's lifetime peak, as before
 
 
-def config_fingerprint(config, settings, data_name, split_sizes, model_name):
-    """A short hash of everything that determines a sweep result, to know when a saved one is reusable."""
-    args = sweep_args(config, settings, "unused")  # steps, row length, accumulation, seed: all in the recipe
-    recipe = {field: str(getattr(args, field)) for field in RECIPE_FIELDS}
-    data = {k: settings[k] for k in ("max_examples", "dtype", "device")}
-    payload = json.dumps([config, data, recipe, data_name, split_sizes, model_name], sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+def peak_memory_mb(device):
+    """Peak memory since the last reset: CUDA peak allocated on a GPU, the resident-set high-water mark on a CPU."""
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return (_proc_status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
 
 
+def _proc_status_kb(field):
+    """A kB field of /proc/self/status (0 where there is none)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def release_memory(device, *models):
+    """Free what a finished run held: break the forward-rebinding cycles, collect, empty the CUDA cache."""
+    for model in models:
+        for name in ("forward", "_original_forward"):  # set by accelerate (mixed precision) and TRL (fused LM head)
+            model.__dict__.pop(name, None)
+    del models
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
+
+
+def upcast_trainable_params(model):
+    """Cast trainable parameters to fp32 (TRL makes a 4-bit model's LoRA weights bf16; fp16 AMP cannot unscale bf16)."""
+    changed = 0
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != torch.float32:
+            param.data = param.data.float()
+            changed += 1
+    return changed
+
+
+class MedSFTTrainer(SFTTrainer):
+    """TRL's SFTTrainer with every trainable parameter kept in fp32, whatever TRL did to a quantized model."""
+
+    def __init__(self, *args, **kwargs):
+        """Build TRL's trainer, then cast the trainable parameters back to fp32."""
+        super().__init__(*args, **kwargs)
+        upcast_trainable_params(self.model)
+
+
+def training_base(config, model, settings, model_path):
+    """The model a configuration trains on: a 4-bit copy for a QLoRA configuration, else the shared model."""
+    if config.get("quantization", "none") == "none":
+        return model
+    return load_quantized_copy(settings, model_path)
+
+# %% [markdown]
+# Training and measuring one configuration, then all six (finished ones are reused), and the selection.
+
+# %% tags=["lib"]
 def train_one(model, tokenizer, train_ds, eval_ds, config, args):
     """Wrap model with a fresh LoRA adapter for config, train it with SFTTrainer; return (trainer, seconds)."""
     set_seed(args.seed)
@@ -237,7 +355,26 @@ def select_best(rows):
     table.loc[table["eval_loss"].idxmin(), "selected"] = True
     return table
 
+# %% [markdown]
+# Train and measure the six configurations (finished ones are reused from `experiments/runs/`).
 
+# %%
+split_sizes = {name: len(frame) for name, frame in splits.items()}
+fingerprint = lambda config: config_fingerprint(config, SWEEP, DATA_NAME, split_sizes, MODEL_NAME)  # noqa: E731
+sweep_start = time.perf_counter()
+rows = run_sweep(CONFIGS, model, tokenizer, train_ds, splits["val"], SWEEP, MODEL_PATH, OUT / "experiments",
+                 fingerprint)
+experiments = select_best(rows)
+experiments.drop(columns=["fingerprint"]).to_csv(OUT / "experiments" / "experiment_tracking.csv", index=False)
+print(f"Sweep: {time.perf_counter() - sweep_start:.0f} s")
+experiments[["config", "learning_rate", "lora_r", "target_modules", "quantization", "train_loss", "eval_loss",
+             "eval_perplexity", "train_seconds", "tokens_per_second", "peak_memory_mb", "resident_weights_mb",
+             "trainable_params", "selected"]]
+
+# %% [markdown]
+# The comparison plot.
+
+# %% tags=["lib"]
 def plot_sweep(table, path):
     """Bar charts of validation loss, tokens per second and peak memory per configuration."""
     import matplotlib.pyplot as plt
@@ -259,130 +396,6 @@ def plot_sweep(table, path):
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return fig
-
-
-# %% [markdown]
-# **Memory and QLoRA.** Each run's memory is its peak *above* what was in use when it started; everything
-# it held is released before the next one (including the `forward` that accelerate and TRL bind to the
-# model, which makes reference cycles). TRL casts a 4-bit model's trainable weights to bf16, which fp16's
-# gradient scaler cannot unscale, so `MedSFTTrainer` keeps them in fp32.
-
-# %% tags=["lib"]
-def memory_in_use_mb(device):
-    """Memory in use now: CUDA allocated on a GPU, the process's resident set on a CPU (MB)."""
-    if device == "cuda":
-        return torch.cuda.memory_allocated() / 2**20
-    return _proc_status_kb("VmRSS") / 1024
-
-
-def reset_peak_memory(device):
-    """Start a new peak: CUDA's peak counter, or Linux's resident-set high-water mark (clear_refs 5)."""
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        return
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass  # then the CPU peak is the process's lifetime peak, as before
-
-
-def peak_memory_mb(device):
-    """Peak memory since the last reset: CUDA peak allocated on a GPU, the resident-set high-water mark on a CPU."""
-    if device == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20
-    return (_proc_status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
-
-
-def _proc_status_kb(field):
-    """A kB field of /proc/self/status (0 where there is none)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def release_memory(device, *models):
-    """Free what a finished run held: break the forward-rebinding cycles, collect, empty the CUDA cache."""
-    for model in models:
-        for name in ("forward", "_original_forward"):  # set by accelerate (mixed precision) and TRL (fused LM head)
-            model.__dict__.pop(name, None)
-    del models
-    gc.collect()
-    if device == "cuda":
-        torch.cuda.empty_cache()
-
-
-def upcast_trainable_params(model):
-    """Cast trainable parameters to fp32 (TRL makes a 4-bit model's LoRA weights bf16; fp16 AMP cannot unscale bf16)."""
-    changed = 0
-    for param in model.parameters():
-        if param.requires_grad and param.dtype != torch.float32:
-            param.data = param.data.float()
-            changed += 1
-    return changed
-
-
-class MedSFTTrainer(SFTTrainer):
-    """TRL's SFTTrainer with every trainable parameter kept in fp32, whatever TRL did to a quantized model."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        upcast_trainable_params(self.model)
-
-
-def training_base(config, model, settings, model_path):
-    """The model a configuration trains on: a 4-bit copy for a QLoRA configuration, else the shared model."""
-    if config.get("quantization", "none") == "none":
-        return model
-    return load_quantized_copy(settings, model_path)
-
-
-# %% [markdown]
-# Build the datasets once. QLoRA needs `bitsandbytes` on a CUDA GPU; elsewhere the sixth configuration is
-# a higher-learning-rate all-linear variant (announced below).
-
-# %%
-mark_section(OUT, "3. LoRA experiments")
-warnings.filterwarnings("ignore", message=".*padding-free.*")
-train_ds = Dataset.from_list(train_records)
-val_ds = Dataset.from_list(to_prompt_completion(splits["val"]))
-QLORA = S["qlora"] and importlib.util.find_spec("bitsandbytes") is not None
-if not QLORA:
-    announce("No CUDA GPU with bitsandbytes (compute capability 6.0+): the 4-bit QLoRA configuration is replaced "
-             "by 'r16-all-lr1e-3'.")
-CONFIGS = sweep_configs(QLORA)
-pd.DataFrame(CONFIGS)
-
-# %% [markdown]
-# The step budget: each configuration trains for `SWEEP_STEPS` optimizer steps; the profile's default is
-# capped on small data sets so that the sweep never outweighs the final training.
-
-# %%
-FINAL_STEPS = math.ceil(packed_steps_per_epoch(tokenizer, splits["train"], S) * S["epochs"])
-SWEEP = {**S, "sweep_steps": sweep_steps_for(S, FINAL_STEPS)}
-if SWEEP["sweep_steps"] < S["sweep_steps"]:
-    announce(f"SWEEP_STEPS capped from {S['sweep_steps']} to {SWEEP['sweep_steps']}: the final training has only "
-             f"{FINAL_STEPS} steps. Set SWEEP_STEPS explicitly to override.")
-print(f"Sweep: 6 × {SWEEP['sweep_steps']} steps; final training: about {FINAL_STEPS} steps")
-
-# %% [markdown]
-# Train and measure the six configurations (finished ones are reused from `experiments/runs/`).
-
-# %%
-split_sizes = {name: len(frame) for name, frame in splits.items()}
-fingerprint = lambda config: config_fingerprint(config, SWEEP, DATA_NAME, split_sizes, MODEL_NAME)  # noqa: E731
-sweep_start = time.perf_counter()
-rows = run_sweep(CONFIGS, model, tokenizer, train_ds, splits["val"], SWEEP, MODEL_PATH, OUT / "experiments",
-                 fingerprint)
-experiments = select_best(rows)
-experiments.drop(columns=["fingerprint"]).to_csv(OUT / "experiments" / "experiment_tracking.csv", index=False)
-print(f"Sweep: {time.perf_counter() - sweep_start:.0f} s")
-experiments[["config", "learning_rate", "lora_r", "target_modules", "quantization", "train_loss", "eval_loss",
-             "eval_perplexity", "train_seconds", "tokens_per_second", "peak_memory_mb", "resident_weights_mb",
-             "trainable_params", "selected"]]
 
 # %%
 SELECTED = experiments[experiments["selected"]].iloc[0].to_dict()

@@ -29,6 +29,7 @@ class EvalEveryFraction(TrainerCallback):
     """Ask the trainer to evaluate about `times` times over the whole run, wherever the steps fall."""
 
     def __init__(self, times=5):
+        """Evaluate about `times` times over the run."""
         self.times = times
 
     def on_train_begin(self, args, state, control, **kwargs):
@@ -83,6 +84,10 @@ def plot_training(log, path):
     return fig
 
 
+# %% [markdown]
+# Checkpoints: when to save one, the manifest that marks it complete, and the hook the fault-injection
+# test uses to kill a run mid-training.
+
 # %% tags=["lib"]
 CHECKPOINT_MANIFEST = "medllm_checkpoint.json"
 CHECKPOINT_MINUTES = 3.0  # default interval between checkpoints of the final training
@@ -113,6 +118,7 @@ class CheckpointEvery(TrainerCallback):
     """Ask the trainer for a checkpoint once `minutes` of training have passed since the last one (0 = every step)."""
 
     def __init__(self, minutes):
+        """Checkpoint once `minutes` of training have passed since the last one."""
         self.seconds = 60 * float(minutes)
         self.last = time.monotonic()
 
@@ -131,6 +137,7 @@ class CheckpointManifest(TrainerCallback):
     """Write the fingerprint and a checksum of every file into each checkpoint, last: it marks it complete."""
 
     def __init__(self, fingerprint):
+        """Remember the fingerprint that each checkpoint's manifest records."""
         self.fingerprint = fingerprint
 
     def on_save(self, args, state, control, **kwargs):
@@ -149,6 +156,7 @@ class FaultAfterStep(TrainerCallback):
     """Test hook (MEDLLM_FAULT_AFTER_STEP=N): end the process abruptly after optimizer step N, like a disconnect."""
 
     def __init__(self, step):
+        """Remember the optimizer step after which to end the process."""
         self.step = int(step)
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -158,6 +166,11 @@ class FaultAfterStep(TrainerCallback):
             os._exit(3)
 
 
+# %% [markdown]
+# Which checkpoint to resume from: the newest whose manifest matches this configuration and whose files
+# all match their checksums. Anything else is reported and removed, never loaded.
+
+# %% tags=["lib"]
 def checkpoint_problem(folder, fingerprint):
     """Why a checkpoint folder can't be resumed from (incomplete, corrupt, other configuration), or None."""
     manifest_path = Path(folder) / CHECKPOINT_MANIFEST
@@ -198,6 +211,9 @@ def find_resume_checkpoint(checkpoint_root, fingerprint):
         shutil.rmtree(folder, ignore_errors=True)
     return None
 
+
+# %% [markdown]
+# A CUDA out-of-memory error in training stops with a message that names the setting to lower.
 
 # %% tags=["lib"]
 OOM_TRAINING_HINT = ("CUDA ran out of memory during the final training of {model} with packed rows of {max_length} "
@@ -278,6 +294,10 @@ def batch_report(args, processes, steps):
             "optimizer_steps": steps}
 
 
+# %% [markdown]
+# What the first process saves, and the entry point itself.
+
+# %% tags=["lib"]
 def save_final(trainer, tokenizer, out_dir, config, report, runtime_s):
     """On the first process only: log, curves, adapter + tokenizer, hyperparameters; then drop the checkpoints."""
     if not trainer.is_world_process_zero():

@@ -91,6 +91,11 @@ def answer_with_both(model, tokenizer, questions, max_new_tokens, batch_size):
     return pd.DataFrame({"question": questions, "base_answer": base, "fine_tuned_answer": tuned})
 
 
+# %% [markdown]
+# Scores per example: sacreBLEU and ROUGE (with stemming) against the reference, and answer lengths;
+# perplexity from the summed answer-token negative log-likelihood.
+
+# %% tags=["lib"]
 def perplexity(nll, n_tokens):
     """Perplexity from a summed negative log-likelihood over n_tokens tokens: exp(nll / n_tokens)."""
     return math.exp(nll / n_tokens)
@@ -163,6 +168,25 @@ def example_scores(frame):
     return scored[PREDICTION_COLUMNS]
 
 
+# %% [markdown]
+# Both models answer the first `EVAL_EXAMPLES` questions of the (already shuffled) test split — the
+# same questions in every run with the same `SEED`. Answers are generated greedily, in batches sorted by
+# prompt length, and only the new tokens are decoded.
+
+# %%
+mark_section(OUT, "5. Evaluation")
+eval_frame = splits["test"].head(S["eval_examples"]).reset_index(drop=True)
+eval_start = time.perf_counter()
+predictions = answer_with_both(ft_model, tokenizer, eval_frame["question"], S["max_new_tokens"], S["gen_batch_size"])
+predictions.insert(1, "reference", eval_frame["answer"])
+scored = example_scores(predictions)
+print(f"{len(eval_frame)} questions answered by both models in {time.perf_counter() - eval_start:.0f} s")
+
+# %% [markdown]
+# Uncertainty: a paired bootstrap over the test questions gives a 95% CI for each difference, and
+# the win/tie/loss rate counts per-question ROUGE-L wins.
+
+# %% tags=["lib"]
 def paired_bootstrap_ci(base_stats, tuned_stats, statistic, n_resamples=1000, seed=0, level=0.95):
     """Percentile CI of statistic(fine-tuned) − statistic(base) over example indices resampled in pairs."""
     base_stats, tuned_stats = np.asarray(base_stats), np.asarray(tuned_stats)
@@ -225,6 +249,11 @@ def write_evaluation(scores, scored, out_dir):
     return json_path, csv_path
 
 
+# %% [markdown]
+# The evaluation table: one row per metric with base, fine-tuned, difference, relative change and
+# the CI — shown below and saved as `metrics/evaluation_results.csv` at the end of this section.
+
+# %% tags=["lib"]
 def evaluation_results(scores, knowledge=None):
     """The evaluation table: metric, base, fine-tuned, difference, relative change, 95% CI of the difference, n."""
     rows = []
@@ -248,6 +277,24 @@ def evaluation_results(scores, knowledge=None):
                                        "ci95_low", "ci95_high", "n"])
 
 
+# %% [markdown]
+# Perplexity of the reference answers over **all** test examples, then the scores, bootstrap CIs and
+# win rate. Everything is written to `metrics/evaluation_scores.json` and `metrics/predictions.csv`.
+
+# %%
+PERPLEXITIES = model_perplexities(ft_model, tokenizer, splits["test"], S["eval_batch_size"])
+scores = with_perplexity(summarize_scores(scored, seed=S["seed"]), PERPLEXITIES, len(splits["test"]))
+write_evaluation(scores, scored, OUT)
+print(f"Fine-tuned wins on {scores['win_rate']['win']:.0%}, ties on {scores['win_rate']['tie']:.0%} and loses on "
+      f"{scores['win_rate']['loss']:.0%} of the questions (per-question ROUGE-L). Mean answer length: base "
+      f"{scores['base']['mean_words']:.0f}, fine-tuned {scores['fine_tuned']['mean_words']:.0f}, reference "
+      f"{scores['reference_mean_words']:.0f} words.")
+evaluation_results(scores).round(4)
+
+# %% [markdown]
+# Side-by-side tables that wrap long answers.
+
+# %% tags=["lib"]
 def wrapped_table(frame, precision=3):
     """A Styler that shows long answers wrapped and left-aligned instead of truncated."""
     return (frame.style.set_properties(**{"white-space": "pre-wrap", "text-align": "left", "vertical-align": "top"})
@@ -260,6 +307,26 @@ def side_by_side(scored, n=5):
     return scored[columns].head(n).reset_index(drop=True)
 
 
+# %% [markdown]
+# ### Side by side: the first five test questions
+
+# %%
+wrapped_table(side_by_side(scored, 5))
+
+# %% [markdown]
+# ### Five fixed demonstration questions
+#
+# Common conditions, treatments and drugs, the same in every run — none of them is scored, they show
+# the change in style and content at a glance.
+
+# %%
+demo_answers = answer_with_both(ft_model, tokenizer, DEMO_QUESTIONS, S["max_new_tokens"], S["gen_batch_size"])
+wrapped_table(demo_answers)
+
+# %% [markdown]
+# The plots.
+
+# %% tags=["lib"]
 def plot_evaluation(scores, path):
     """Base vs fine-tuned overlap scores, differences with 95% CIs, and perplexity; saved to path."""
     import matplotlib.pyplot as plt
@@ -311,50 +378,6 @@ def plot_rouge_differences(scored, path):
     fig.savefig(path, dpi=110)
     return fig
 
-
-# %% [markdown]
-# Both models answer the first `EVAL_EXAMPLES` questions of the (already shuffled) test split — the
-# same questions in every run with the same `SEED`. Answers are generated greedily, in batches sorted by
-# prompt length, and only the new tokens are decoded.
-
-# %%
-mark_section(OUT, "5. Evaluation")
-eval_frame = splits["test"].head(S["eval_examples"]).reset_index(drop=True)
-eval_start = time.perf_counter()
-predictions = answer_with_both(ft_model, tokenizer, eval_frame["question"], S["max_new_tokens"], S["gen_batch_size"])
-predictions.insert(1, "reference", eval_frame["answer"])
-scored = example_scores(predictions)
-print(f"{len(eval_frame)} questions answered by both models in {time.perf_counter() - eval_start:.0f} s")
-
-# %% [markdown]
-# Perplexity of the reference answers over **all** test examples, then the scores, bootstrap CIs and
-# win rate. Everything is written to `metrics/evaluation_scores.json` and `metrics/predictions.csv`.
-
-# %%
-PERPLEXITIES = model_perplexities(ft_model, tokenizer, splits["test"], S["eval_batch_size"])
-scores = with_perplexity(summarize_scores(scored, seed=S["seed"]), PERPLEXITIES, len(splits["test"]))
-write_evaluation(scores, scored, OUT)
-print(f"Fine-tuned wins on {scores['win_rate']['win']:.0%}, ties on {scores['win_rate']['tie']:.0%} and loses on "
-      f"{scores['win_rate']['loss']:.0%} of the questions (per-question ROUGE-L). Mean answer length: base "
-      f"{scores['base']['mean_words']:.0f}, fine-tuned {scores['fine_tuned']['mean_words']:.0f}, reference "
-      f"{scores['reference_mean_words']:.0f} words.")
-evaluation_results(scores).round(4)
-
-# %% [markdown]
-# ### Side by side: the first five test questions
-
-# %%
-wrapped_table(side_by_side(scored, 5))
-
-# %% [markdown]
-# ### Five fixed demonstration questions
-#
-# Common conditions, treatments and drugs, the same in every run — none of them is scored, they show
-# the change in style and content at a glance.
-
-# %%
-demo_answers = answer_with_both(ft_model, tokenizer, DEMO_QUESTIONS, S["max_new_tokens"], S["gen_batch_size"])
-wrapped_table(demo_answers)
 
 # %% [markdown]
 # ### Plots
@@ -450,6 +473,9 @@ def discrimination_items(frame, k=MC_K, seed=0):
     return items
 
 
+# %% [markdown]
+# Multiple-choice files: the project's own test file and, online, MedMCQA's validation split.
+
 # %% tags=["lib"]
 def validate_mc_item(row, where):
     """A clean {question, options, answer} item, or a ValueError that says what is wrong at `where`."""
@@ -504,6 +530,9 @@ def load_public_mc(online, n, seed=0):
         return None, f"could not load {MEDMCQA['hub_id']}: {type(error).__name__}: {error}"
 
 
+# %% [markdown]
+# Scoring: the mean log-likelihood per answer token of each option given the chat prompt.
+
 # %% tags=["lib"]
 def encode_options(tokenizer, item, max_answer_tokens=MC_MAX_ANSWER_TOKENS):
     """(token ids, number of answer tokens) of prompt + each option, as encode_for_loss builds them."""
@@ -550,6 +579,9 @@ def choice_and_credit(scores, answer, tolerance=MC_TIE_TOLERANCE):
     best = np.flatnonzero(scores >= scores.max() - tolerance)
     return int(best[0]), (1.0 / len(best) if answer in best else 0.0)
 
+
+# %% [markdown]
+# Both models on the same items, per-item rows, the task record and the files.
 
 # %% tags=["lib"]
 KNOWLEDGE_ITEM_COLUMNS = ("task", "question", "options", "correct", "base_choice", "fine_tuned_choice", "base_credit",
@@ -615,6 +647,10 @@ def write_knowledge(records, rows, out_dir, tie_rule):
     frame = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=list(KNOWLEDGE_ITEM_COLUMNS))
     frame.to_csv(csv_path, index=False)
     return json_path, csv_path
+
+
+# %% [markdown]
+# The paragraph that says what the numbers mean, and the plot.
 
 # %% tags=["lib"]
 def knowledge_paragraph(record):

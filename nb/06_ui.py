@@ -94,6 +94,9 @@ def together(*pieces):
     return "(?s)^" + "".join(f"(?=.*?{piece})" for piece in pieces)
 
 
+# %% [markdown]
+# The rules, one row each: heart, breathing and stroke first.
+
 # %% tags=["lib"]
 RED_FLAG_RULES = [
     Rule("chest pain",
@@ -193,6 +196,10 @@ RED_FLAG_RULES += [
           rf"\b(losing|lost)\s+(\w+\s+){{0,3}}?{BLEED}", r"\bnose\s?bleed\b.{0,40}\b(hour|won'?t|not\s+stop)"),
          f"🚨 **Severe bleeding is an emergency.** Press firmly on the wound and {EMERGENCY}."),
 ]
+
+# %% [markdown]
+# Seizures and collapse, sudden severe headache or head injury, pregnancy, and sepsis, meningitis or a
+# feverish baby.
 
 # %% tags=["lib"]
 RED_FLAG_RULES += [

@@ -249,6 +249,10 @@ def clip_text(text, limit=400):
 
 
 
+# %% [markdown]
+# The report's sections, one function each: header and configuration, data, experiments (with a
+# findings paragraph generated from the table), training and evaluation.
+
 # %% tags=["lib"]
 def experiment_findings(table):
     """A short paragraph, generated from the experiment table: who won, by how much, and what it does not show."""
@@ -316,6 +320,9 @@ def report_data(out):
         lines += ["Lengths in tokens of the model's tokenizer:", "", md_table(lengths[columns], 4), ""]
     return lines + ["![Lengths](visualizations/data_lengths.png)", ""]
 
+
+# %% [markdown]
+# Experiments, training, evaluation and the knowledge check.
 
 # %% tags=["lib"]
 def report_experiments(out):
@@ -387,6 +394,9 @@ def report_knowledge(out):
         lines += [record["summary"], ""]
     return lines + ["![Knowledge](visualizations/knowledge_accuracy.png)", ""]
 
+
+# %% [markdown]
+# Three telling examples — where fine-tuning helped most, hurt most, and a typical one.
 
 # %% tags=["lib"]
 def example_picks(predictions):
@@ -475,6 +485,10 @@ def write_report(results_dir):
     (Path(results_dir) / "REPORT.md").write_text(text)
     return text
 
+
+# %% [markdown]
+# The model card that goes next to the adapter: base model, data, recipe, measured scores, intended
+# use, limits and the disclaimer.
 
 # %% tags=["lib"]
 def model_card(results_dir):
