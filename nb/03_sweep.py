@@ -303,6 +303,7 @@ def run_sweep_config(config, model, tokenizer, train_ds, val_frame, settings, mo
     reset_peak_memory(device)
     baseline = memory_in_use_mb(device)  # the shared model and anything else already resident
     base = training_base(config, model, settings, model_path)
+    resident = model.get_memory_footprint() / 2**20 if base is model else 0.0  # before the adapter is added
     args = sweep_args(config, settings, run_dir)
     trainer, seconds = train_one(base, tokenizer, train_ds, None, config, args)
     nll, n_tokens = answer_nll(trainer.model, tokenizer, val_frame, settings["eval_batch_size"])
@@ -312,7 +313,7 @@ def run_sweep_config(config, model, tokenizer, train_ds, val_frame, settings, mo
            "trained_tokens": int(trainer.state.num_input_tokens_seen),
            "tokens_per_second": trainer.state.num_input_tokens_seen / seconds,
            "peak_memory_mb": max(0.0, peak_memory_mb(device) - baseline),
-           "resident_weights_mb": model.get_memory_footprint() / 2**20 if base is model else 0.0,
+           "resident_weights_mb": resident,
            "trainable_params": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)}
     peft_model = trainer.model
     trainer.accelerator.free_memory()  # drops the optimizer and accelerate's references to the model
