@@ -167,9 +167,11 @@ def test_sweep_and_final_training_use_the_fixed_trainer_and_the_4bit_base():
     assert "MedSFTTrainer(" in function_source("train_one")
     assert "training_base(" in function_source("run_sweep_config")
     notebook = nbformat.read(ROOT / "medical-llm-pipeline-standalone-colab.ipynb", as_version=4)
+    assert "MedSFTTrainer(" in function_source("train_final")  # the one entry point of the final training
     final = [c.source for c in notebook.cells if c.cell_type == "code" and "lib" not in c.metadata.get("tags", [])
-             and "get_peft_model(" in c.source]  # Section 4's training cell
-    assert final and "MedSFTTrainer(" in final[0] and "training_base(FINAL" in final[0]
+             and "train_final(" in c.source]  # Section 4's training cell
+    assert len(final) == 1 and "training_base(FINAL" in final[0]
+    assert final[0].index("training_base(FINAL") < final[0].index("train_final(")
 
 
 def test_training_base_is_the_4bit_copy_only_for_qlora(lib, monkeypatch):
