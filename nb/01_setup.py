@@ -323,6 +323,16 @@ def device_decision(kind, capability=None, memory_gb=None, native_bf16=False, pr
     }
 
 
+def cpu_name():
+    """The CPU's model name from /proc/cpuinfo (e.g. "AMD EPYC"), else the machine type."""
+    try:
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+    except OSError:
+        names = []
+    return f"{names[0]} ({len(names)} cores)" if names else platform.processor() or platform.machine()
+
+
 def device_facts():
     """What the hardware is: kind, name, compute capability, memory (GB) and native bf16."""
     if torch.cuda.is_available():
@@ -330,7 +340,7 @@ def device_facts():
         capability = tuple(torch.cuda.get_device_capability(0))
         return {"device": "cuda", "device_name": props.name, "capability": capability,
                 "memory_gb": round(props.total_memory / 2**30, 1), "native_bf16": capability >= (8, 0)}
-    return {"device": "cpu", "device_name": platform.processor() or platform.machine(), "capability": None,
+    return {"device": "cpu", "device_name": cpu_name(), "capability": None,
             "memory_gb": None, "native_bf16": cpu_supports_bf16()}
 
 

@@ -205,7 +205,7 @@ def write_checklist(results_dir, sections):
     record = checklist_record(results_dir, sections)
     out = Path(results_dir)
     (out / "submission_checklist.json").write_text(json.dumps(record, indent=2) + "\n")
-    (out / "submission_checklist.md").write_text(checklist_markdown(record))
+    (out / "submission_checklist.md").write_text(checklist_markdown(record) + "\n## Demo guide\n\n" + demo_guide(out))
     return record
 
 # %% [markdown]
@@ -221,7 +221,7 @@ def fmt(value, digits=4):
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     if isinstance(value, (bool, np.bool_)):
-        return "✓" if value else ""
+        return "yes" if value else "no"
     if isinstance(value, (int, np.integer)):
         return f"{int(value):,}"
     if isinstance(value, (float, np.floating)):

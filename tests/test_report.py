@@ -136,6 +136,7 @@ def test_checklist_files_record_the_result(lib, run_dir):
     assert f"{saved['checks_passed']}/{saved['checks_total']} evidence checks passed" in text
     assert "| ✗ | `metrics/knowledge_eval.json` | missing |" in text
     assert text.count("| ✓ |") == saved["checks_passed"]
+    assert "## Demo guide" in text and "`cfg5` won on validation loss" in text
 
 
 def test_report_numbers_come_from_the_files(lib, run_dir):
