@@ -6,4 +6,4 @@ bash scripts/setup.sh
 . .venv/bin/activate
 python tools/build_notebook.py --check
 ruff check .
-python -m pytest -q "$@"
+python -m pytest -q --durations=15 "$@"
