@@ -303,6 +303,7 @@ def save_final(trainer, tokenizer, out_dir, config, report, runtime_s):
     if not trainer.is_world_process_zero():
         return
     out = Path(out_dir)
+    (out / "metrics").mkdir(parents=True, exist_ok=True)
     log = training_log(trainer.state.log_history)
     log.to_csv(out / "metrics" / "training_log.csv", index=False)
     plot_training(log, out / "visualizations" / "training_curves.png")

@@ -59,7 +59,8 @@ def snapshot(results):
         if name in TIMED_FILES:
             continue
         if path.suffix == ".csv":
-            data[name] = pd.read_csv(path).drop(columns=list(VOLATILE), errors="ignore").to_dict("list")
+            frame = pd.read_csv(path).drop(columns=list(VOLATILE), errors="ignore")
+            data[name] = frame.astype(object).where(frame.notna(), None).to_dict("list")  # NaN != NaN
         elif path.suffix == ".json":
             data[name] = without_volatile(json.loads(path.read_text()))
         elif path.suffix == ".md":

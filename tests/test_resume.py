@@ -137,6 +137,7 @@ def test_rerun_does_not_stack_lora_layers(lib, embedded_model):
     from peft.tuners.tuners_utils import BaseTunerLayer
 
     model, _ = embedded_model
+    lib.remove_lora_layers(model)  # the shared model starts bare whatever an earlier test left on it
     n_params = sum(p.numel() for p in model.parameters())
     get_peft_model(model, lib.lora_config(CONFIG))
     assert any(isinstance(m, BaseTunerLayer) for m in model.modules())
