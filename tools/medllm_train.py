@@ -18,23 +18,12 @@ Only the first process writes metrics/training_log.csv, the curves, models/final
 import argparse
 import os
 import sys
-import types
 from pathlib import Path
-
-import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "medical-llm-pipeline-standalone-colab.ipynb"
-
-
-def load_lib(path):
-    """Execute the notebook's `lib` cells into a fresh module and return it."""
-    notebook = nbformat.read(path, as_version=4)
-    module = types.ModuleType("medllm_lib")
-    for index, cell in enumerate(notebook.cells):
-        if cell.cell_type == "code" and "lib" in cell.metadata.get("tags", []):
-            exec(compile(cell.source, f"<lib cell {index}>", "exec"), module.__dict__)
-    return module
+sys.path.insert(0, str(ROOT / "tests"))
+import nbload  # noqa: E402  - the one loader of the notebook's lib cells, shared with the tests and gpu_check
 
 
 def parse_args(argv=None):
@@ -98,7 +87,7 @@ def main(argv=None):
     """Train the selected configuration in this process (one of WORLD_SIZE) and write the outputs once."""
     options = parse_args(argv)
     os.environ.setdefault("MEDLLM_HOME", str(ROOT))  # where the embedded data sample is found
-    lib = load_lib(options.notebook)
+    lib = nbload.load_lib(options.notebook)
     settings = run_settings(lib, options)
     lib.per_process_accumulation(settings["grad_accum"], lib.world_size())  # refuse before loading anything
     config = choose_config(lib, settings, options.config)
