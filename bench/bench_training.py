@@ -7,12 +7,16 @@ on the SAME examples of the same model for the same number of epochs; only the r
              512 tokens, labels = input_ids on every token (loss on prompt and padding), batch 2 x grad-accum 4,
              gradient checkpointing on, plain transformers Trainer + default_data_collator.
              fp32 on a CPU; fp16 autocast on a GPU (the original's fp16=True).
-  ours       TRL SFTTrainer with the notebook's sft_config(): chat-template prompt/completion records, packed
+  ours       the notebook's MedSFTTrainer (TRL's SFTTrainer with the LM head and loss only on answer positions)
+             with the notebook's sft_config(): chat-template prompt/completion records, packed
              best-fit-decreasing padding-free rows, answer-only loss, no gradient checkpointing.
              Same precision as ref (fp32 on a CPU, fp16 autocast on a GPU).
+  ours-trl   ours with TRL's own SFTTrainer.compute_loss (its fused LM head, which projects every position
+             where TRL's Triton kernel is not used, as on a CPU or a T4): the notebook before issue 12.
   ours-bf16  ours with bf16 autocast: on a CPU only where cpu_supports_bf16() (AMX / AVX-512 BF16), on a
              GPU only where torch.cuda.is_bf16_supported(); otherwise reported as skipped with the reason.
   ours-gc    ours + gradient checkpointing (optional; isolates the recompute cost).
+  ours-compile  ours with the Trainer's torch_compile=True (inductor); its time includes compilation.
 
 Every recipe runs in its own subprocess (the script re-invokes itself with --worker RECIPE), so peak memory
 (process peak RSS on a CPU, torch.cuda.max_memory_allocated on CUDA) is per recipe. Train time is measured
@@ -43,7 +47,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT / "data" / "medical_flashcards_sample.json"
-RECIPES = ("ref", "ours", "ours-bf16", "ours-gc")
+RECIPES = ("ref", "ours", "ours-trl", "ours-bf16", "ours-gc", "ours-compile")
 DEFAULT_RECIPES = "ref,ours,ours-bf16"
 REF_MAX_LENGTH = 512
 REF_BATCH, REF_ACCUM = 2, 4
@@ -91,10 +95,12 @@ class TokenCounter:
         self.computed += int(ids.numel())
         mask = kwargs.get("attention_mask")
         self.real += int(mask.sum()) if mask is not None else int(ids.numel())
-        labels = kwargs.get("labels")
+        labels, keep = kwargs.get("labels"), kwargs.get("logits_to_keep")
         if labels is not None:
             # the model shifts labels by one; count the positions that really enter the loss
             self.loss += int((labels[..., 1:] != -100).sum())
+        elif getattr(keep, "dtype", None) is not None and str(keep.dtype) == "torch.bool":
+            self.loss += int(keep.sum())  # MedSFTTrainer passes the answer positions instead of the labels
         return None
 
 
@@ -157,10 +163,10 @@ def train_reference(lib, model, tokenizer, frame, args, device, precision, out_d
     return trainer, stats
 
 
-def train_ours(lib, model, tokenizer, frame, args, device, precision, gradient_checkpointing, out_dir):
-    """Build our recipe's SFTTrainer from the notebook's sft_config(); return (trainer, stats)."""
+def train_ours(lib, model, tokenizer, frame, args, device, precision, gradient_checkpointing, out_dir,
+               trainer_class=None, compile_model=False):
+    """Build our recipe's trainer (the notebook's MedSFTTrainer) from its sft_config(); return (trainer, stats)."""
     from datasets import Dataset
-    from trl import SFTTrainer
 
     params = {**lib.PARAM_DEFAULTS, "PROFILE": args.profile, "SEED": args.seed}
     settings = lib.build_run_settings(params, lib.detect_device())
@@ -170,10 +176,13 @@ def train_ours(lib, model, tokenizer, frame, args, device, precision, gradient_c
     if gradient_checkpointing:
         # transformers 5 renamed the flag; `gradient_checkpointing` is a mirror read only at construction
         config.activation_checkpointing = config.gradient_checkpointing = True
+    if compile_model:  # set after construction, so the backend too (post-init would have filled it in)
+        config.torch_compile, config.torch_compile_backend = True, "inductor"
     full_lengths = [len(lib.encode_for_loss(tokenizer, q, a)["input_ids"])
                     for q, a in zip(frame["question"], frame["answer"])]
     dataset = Dataset.from_list(lib.to_prompt_completion(frame))
-    trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
+    trainer_class = trainer_class or lib.MedSFTTrainer
+    trainer = trainer_class(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
     packed = trainer.train_dataset
     tokens = sum(len(ids) for ids in packed["input_ids"])  # padding-free rows, batch 1: computed = real
     stats = {"max_length": settings["max_length"], "rows": len(packed), "grad_accum": settings["grad_accum"],
@@ -220,7 +229,9 @@ def run_worker(args):
             trainer, stats = train_reference(lib, model, tokenizer, frame, args, device, precision, out_dir)
         else:
             trainer, stats = train_ours(lib, model, tokenizer, frame, args, device, precision,
-                                        recipe == "ours-gc", out_dir)
+                                        recipe == "ours-gc", out_dir,
+                                        lib.SFTTrainer if recipe == "ours-trl" else lib.MedSFTTrainer,
+                                        compile_model=recipe == "ours-compile")
         counter = TokenCounter(trainer.model)
         load_start = os.getloadavg()[0]
         start, cpu_start = time.perf_counter(), time.process_time()

@@ -6,7 +6,11 @@ load from other jobs spreads over all cases alike. Cases (each one forward + bac
   ref-ckpt         the reference batch: 2 examples padded to 512, loss on every token, checkpointing on
   ref-no-ckpt      the same batch with checkpointing off (the recompute share of the reference)
   packed-model     ours' first packed row (TRL's padding-free collator output), loss from model(**batch)
-  packed-trl       the same row through SFTTrainer.compute_loss (TRL's fused LM head + entropy/accuracy metrics)
+  packed-trl       the same row through TRL's SFTTrainer.compute_loss (its fused LM head on every position off
+                   Triton, + entropy/accuracy metrics): what the notebook ran before issue 12
+  packed-ours      the same row through the notebook's MedSFTTrainer.compute_loss: the LM head and the loss only on
+                   answer positions, + the same metrics computed from those positions' logits
+  packed-ours-nometrics  the same without the metrics (answer_only_loss alone): the metrics' share
   causal-same-ids  the same token ids as ONE plain causal sequence (no position_ids: SDPA's is_causal path,
                    i.e. what the packed row would cost without its block-diagonal mask; not a valid recipe)
 
@@ -15,6 +19,7 @@ Example:  python bench/step_costs.py --repeats 3 --out bench/results/step_costs.
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -41,7 +46,6 @@ def main(argv=None):
     from datasets import Dataset
     from peft import get_peft_model
     from transformers.utils import logging as hf_logging
-    from trl import SFTTrainer
 
     warnings.filterwarnings("ignore")
     hf_logging.set_verbosity_error()
@@ -55,8 +59,8 @@ def main(argv=None):
                                       lib.detect_device())
     settings.update(bf16=False, fp16=False)
     config = lib.sft_config(settings, tempfile.mkdtemp(prefix="step_costs_"), 2e-4)  # nothing is saved there
-    trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(lib.to_prompt_completion(frame)),
-                         processing_class=tokenizer)
+    dataset = Dataset.from_list(lib.to_prompt_completion(frame))
+    trainer = lib.MedSFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
     packed = trainer.data_collator([trainer.train_dataset[0]])
     packed = {k: v for k, v in packed.items() if k in {"input_ids", "labels", "position_ids"}}
     row_tokens = int(packed["input_ids"].numel())
@@ -83,9 +87,16 @@ def main(argv=None):
             base.disable_input_require_grads()
         state["checkpointing"] = on
 
-    def step(inputs, checkpointing=False, trl=False):
+    losses = {
+        "model": lambda inputs: model(**inputs, use_cache=False).loss,
+        "trl": lambda inputs: lib.SFTTrainer.compute_loss(trainer, model, dict(inputs)),
+        "ours": lambda inputs: lib.MedSFTTrainer.compute_loss(trainer, model, dict(inputs)),
+        "ours-nometrics": lambda inputs: lib.answer_only_loss(model, dict(inputs))[0],
+    }
+
+    def step(inputs, checkpointing=False, loss="model"):
         set_checkpointing(checkpointing)
-        loss = trainer.compute_loss(model, dict(inputs)) if trl else model(**inputs, use_cache=False).loss
+        loss = losses[loss](inputs)
         loss.backward()
         model.zero_grad(set_to_none=True)
 
@@ -93,7 +104,9 @@ def main(argv=None):
         "ref-ckpt": (ref, {"checkpointing": True}, ref["input_ids"].numel()),
         "ref-no-ckpt": (ref, {}, ref["input_ids"].numel()),
         "packed-model": (packed, {}, row_tokens),
-        "packed-trl": (packed, {"trl": True}, row_tokens),
+        "packed-trl": (packed, {"loss": "trl"}, row_tokens),
+        "packed-ours": (packed, {"loss": "ours"}, row_tokens),
+        "packed-ours-nometrics": (packed, {"loss": "ours-nometrics"}, row_tokens),
         "causal-same-ids": (causal, {}, row_tokens),
     }
     times = {name: [] for name in cases}
@@ -106,8 +119,10 @@ def main(argv=None):
                 times[name].append(time.perf_counter() - start)
                 cpu_times[name].append(time.process_time() - cpu_start)
     rows = []
+    answer_tokens = int((packed["labels"][:, 1:] != -100).sum())
     print(f"threads={torch.get_num_threads()} repeats={args.repeats} packed row = {row_tokens} tokens "
-          f"({len(packed['position_ids'][0].eq(0).nonzero())} examples)")
+          f"({len(packed['position_ids'][0].eq(0).nonzero())} examples, {answer_tokens} scored) "
+          f"load {os.getloadavg()[0]:.2f}")
     print("| case | tokens | median s | s per 1k tokens | median CPU s | CPU s per 1k tokens | all s |")
     print("|---|---|---|---|---|---|---|")
     for name, (_, _, tokens) in cases.items():
@@ -119,7 +134,8 @@ def main(argv=None):
               f"{cpu_median / tokens * 1000:.2f} | {', '.join(f'{t:.2f}' for t in times[name])} |")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"argv": sys.argv, "threads": torch.get_num_threads(), "rows": rows},
+        args.out.write_text(json.dumps({"argv": sys.argv, "threads": torch.get_num_threads(), "rows": rows,
+                                        "answer_tokens": answer_tokens, "load_end": os.getloadavg()[0]},
                                        indent=2) + "\n")
     return 0
 

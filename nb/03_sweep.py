@@ -258,13 +258,58 @@ def upcast_trainable_params(model):
     return changed
 
 
+def answer_positions(labels):
+    """Mask of the positions whose next token is scored (label not -100): the only ones the LM head must project."""
+    return torch.nn.functional.pad(labels[:, 1:] != -100, (0, 1), value=False)
+
+
+def answer_only_loss(model, inputs, num_items_in_batch=None):
+    """TRL's answer-only loss with the LM head on answer positions only: (loss, logits, log-normalizers, targets)."""
+    keep = answer_positions(inputs["labels"])
+    features = {k: v for k, v in inputs.items() if k != "labels"}
+    logits = model(**features, use_cache=False, logits_to_keep=keep).logits.float()  # (answer tokens, vocabulary)
+    targets = inputs["labels"][:, 1:][keep[:, :-1]]
+    log_norm = torch.logsumexp(logits, dim=-1)  # on the CPU more exact than log_softmax's float32 sum (1e-6 vs 1e-5)
+    total = (log_norm - logits.gather(-1, targets[:, None]).squeeze(-1)).sum()
+    count = torch.tensor(len(targets)).clamp(min=1) if num_items_in_batch is None else num_items_in_batch
+    return total / count, logits.detach(), log_norm.detach(), targets
+
+
 class MedSFTTrainer(SFTTrainer):
-    """TRL's SFTTrainer with every trainable parameter kept in fp32, whatever TRL did to a quantized model."""
+    """TRL's SFTTrainer with fp32 trainable parameters and the LM head run only where the loss is."""
 
     def __init__(self, *args, **kwargs):
         """Build TRL's trainer, then cast the trainable parameters back to fp32."""
         super().__init__(*args, **kwargs)
         upcast_trainable_params(self.model)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """The plain NLL loss via answer_only_loss; anything else (and Triton, already compact) goes to TRL."""
+        from trl.kernels.chunked_logprob import _use_triton  # where TRL's fused head skips ignored positions itself
+
+        plain = (self.args.loss_type == "nll" and self.label_smoother is None and self.compute_loss_func is None
+                 and not self.aux_loss_enabled and not return_outputs)
+        if not plain or _use_triton(inputs["input_ids"].device):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        loss, logits, log_norm, targets = answer_only_loss(model, inputs, num_items_in_batch)
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * self.accelerator.num_processes  # as TRL: DDP averages the gradients across ranks
+        self.log_token_metrics(logits, log_norm, targets, inputs)
+        return loss
+
+    def log_token_metrics(self, logits, log_norm, targets, inputs):
+        """TRL's logged entropy, token accuracy and token count, from the answer positions only."""
+        mode, gather = "train" if self.model.training else "eval", self.accelerator.gather_for_metrics
+        entropy = (log_norm - ((logits - log_norm[:, None]).exp() * logits).sum(-1)).sum()
+        correct = (logits.argmax(-1) == targets).sum()
+        count = gather(torch.tensor(len(targets), device=targets.device)).sum().clamp(min=1)
+        self._metrics[mode]["entropy"].append((gather(entropy).sum() / count).item())
+        self._metrics[mode]["mean_token_accuracy"].append((gather(correct).sum() / count).item())
+        if mode == "train":
+            mask = inputs.get("attention_mask")
+            tokens = mask.sum() if mask is not None else torch.tensor(inputs["position_ids"].size(1))
+            self._total_train_tokens += gather(tokens.to(targets.device)).sum().item()
+        self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
 
 
 def training_base(config, model, settings, model_path):
