@@ -260,6 +260,7 @@ def run_worker(args):
         "first_loss": logs[0]["loss"] if logs else None, "last_loss": logs[-1]["loss"] if logs else None,
         "peak_memory_mb": lib.peak_memory_mb(device), "torch_threads": torch.get_num_threads(),
         "loadavg_1min_start": load_start, "loadavg_1min_end": load_end, **stats,
+        "log_history": trainer.state.log_history,  # per-step train_runtime: compile time vs steady steps
     }
     return result
 

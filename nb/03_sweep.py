@@ -258,6 +258,14 @@ def upcast_trainable_params(model):
     return changed
 
 
+# %% [markdown]
+# **The LM head only where the loss is.** The loss needs the vocabulary projection (the LM head) only at
+# answer positions, about half of a packed row. TRL's fused head skips the others only where its Triton
+# kernel runs (Ampere and newer GPUs); on a CPU or a T4 it projects every position. `MedSFTTrainer` asks
+# the model for the answer positions' logits only (`logits_to_keep`), with the same loss, gradients and
+# logged metrics as TRL (tested to 1e-5): 17–20 % less time per token on a 2-core CPU (bench/RESULTS.md).
+
+# %% tags=["lib"]
 def answer_positions(labels):
     """Mask of the positions whose next token is scored (label not -100): the only ones the LM head must project."""
     return torch.nn.functional.pad(labels[:, 1:] != -100, (0, 1), value=False)
