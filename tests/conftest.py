@@ -40,3 +40,21 @@ def peft_model(embedded_model):
                                                task_type="CAUSAL_LM"))
     yield wrapped
     wrapped.unload()
+
+
+QUESTIONS = ["What does insulin do?", "Name a first-line drug for type 2 diabetes.",
+             "What is the most common cause of community-acquired pneumonia?", "What is anemia?"]
+ANSWERS = ["It lowers blood glucose by moving glucose into cells.", "Metformin.",
+           "Streptococcus pneumoniae.", "A reduced amount of hemoglobin or red blood cells in the blood."]
+
+
+def four_example_trainer(lib, model, tokenizer, out_dir, trainer_class):
+    """Our recipe's trainer on the four QUESTIONS/ANSWERS examples: fp32 on the CPU, rows of up to 1,024 tokens."""
+    import pandas as pd
+    from datasets import Dataset
+
+    device = {"device": "cpu", "device_name": "cpu", "dtype": "float32", "bf16": False, "fp16": False}
+    settings = {**lib.build_run_settings({**lib.PARAM_DEFAULTS, "PROFILE": "smoke"}, device), "max_length": 1024}
+    dataset = Dataset.from_list(lib.to_prompt_completion(pd.DataFrame({"question": QUESTIONS, "answer": ANSWERS})))
+    return trainer_class(model=model, args=lib.sft_config(settings, out_dir, 1e-4, max_steps=1),
+                         train_dataset=dataset, processing_class=tokenizer)

@@ -1,25 +1,15 @@
 """The LM head runs only on answer positions, and the loss, gradients and logged metrics equal TRL's own."""
 
-import pandas as pd
 import pytest
 import torch
-from datasets import Dataset
 
-QUESTIONS = ["What does insulin do?", "Name a first-line drug for type 2 diabetes.",
-             "What is the most common cause of community-acquired pneumonia?", "What is anemia?"]
-ANSWERS = ["It lowers blood glucose by moving glucose into cells.", "Metformin.",
-           "Streptococcus pneumoniae.", "A reduced amount of hemoglobin or red blood cells in the blood."]
+from conftest import ANSWERS, QUESTIONS, four_example_trainer
 
 
 @pytest.fixture()
 def trainer(lib, peft_model, tokenizer, tmp_path):
     """A MedSFTTrainer with our recipe on four examples (fp32, CPU); TRL's fused forward is removed afterwards."""
-    device = {"device": "cpu", "device_name": "cpu", "dtype": "float32", "bf16": False, "fp16": False}
-    settings = {**lib.build_run_settings({**lib.PARAM_DEFAULTS, "PROFILE": "smoke"}, device), "max_length": 1024}
-    frame = pd.DataFrame({"question": QUESTIONS, "answer": ANSWERS})
-    dataset = Dataset.from_list(lib.to_prompt_completion(frame))
-    made = lib.MedSFTTrainer(model=peft_model, args=lib.sft_config(settings, tmp_path, 1e-4, max_steps=1),
-                             train_dataset=dataset, processing_class=tokenizer)
+    made = four_example_trainer(lib, peft_model, tokenizer, tmp_path, lib.MedSFTTrainer)
     made.model.train()
     for param in made.model.parameters():  # non-zero LoRA B, so that every LoRA gradient is non-trivial
         if param.requires_grad:

@@ -3,23 +3,14 @@
 import pandas as pd
 import pytest
 import torch
-from datasets import Dataset
 
-QUESTIONS = ["What does insulin do?", "Name a first-line drug for type 2 diabetes.",
-             "What is the most common cause of community-acquired pneumonia?", "What is anemia?"]
-ANSWERS = ["It lowers blood glucose by moving glucose into cells.", "Metformin.",
-           "Streptococcus pneumoniae.", "A reduced amount of hemoglobin or red blood cells in the blood."]
+from conftest import ANSWERS, QUESTIONS, four_example_trainer
 
 
 @pytest.fixture()
 def packed(lib, peft_model, tokenizer, tmp_path):
     """One packed batch from SFTTrainer with our recipe, and the trainer itself."""
-    device = {"device": "cpu", "device_name": "cpu", "dtype": "float32", "bf16": False, "fp16": False}
-    settings = {**lib.build_run_settings({**lib.PARAM_DEFAULTS, "PROFILE": "smoke"}, device), "max_length": 1024}
-    frame = pd.DataFrame({"question": QUESTIONS, "answer": ANSWERS})
-    args = lib.sft_config(settings, tmp_path, 1e-4, max_steps=1)
-    dataset = Dataset.from_list(lib.to_prompt_completion(frame))
-    trainer = lib.SFTTrainer(model=peft_model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    trainer = four_example_trainer(lib, peft_model, tokenizer, tmp_path, lib.SFTTrainer)
     batch = next(iter(trainer.get_train_dataloader()))
     return trainer, batch
 
