@@ -268,13 +268,16 @@ def test_release_memory_breaks_the_forward_rebinding_cycle(lib):
 
 
 def test_cpu_peak_counter_resets(lib):
-    import numpy as np
+    import mmap
 
     lib.reset_peak_memory("cpu")
     start = lib.memory_in_use_mb("cpu")
-    block = np.ones(40 * 2**20 // 8)  # 40 MB, touched
+    # 40 MB of fresh anonymous pages, each touched: malloc could reuse pages an earlier test freed but kept resident
+    block = mmap.mmap(-1, 40 * 2**20)
+    for offset in range(0, len(block), mmap.PAGESIZE):
+        block[offset] = 1
     assert lib.peak_memory_mb("cpu") - start >= 35
-    del block
+    block.close()
     lib.reset_peak_memory("cpu")
     assert lib.peak_memory_mb("cpu") - lib.memory_in_use_mb("cpu") < 20
 
