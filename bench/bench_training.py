@@ -336,6 +336,32 @@ def print_report(results):
             print(f"  {r['recipe']}: {extra}")
 
 
+LOSS_TOLERANCE = 0.02  # bf16 vs fp32: every logged training loss within 2 % of fp32's (fixed before measuring)
+
+
+def loss_curve(result):
+    """The logged training losses of one recipe, by optimizer step."""
+    return {entry["step"]: entry["loss"] for entry in result.get("log_history", []) if "loss" in entry}
+
+
+def compare_loss_curves(results, baseline="ours", other="ours-bf16", tolerance=LOSS_TOLERANCE):
+    """Print how far `other`'s loss curve is from `baseline`'s at the same steps; return the verdict (None: n/a)."""
+    found = {r["recipe"]: r for r in results if not r["skipped"]}
+    if baseline not in found or other not in found:
+        return None
+    base, curve = loss_curve(found[baseline]), loss_curve(found[other])
+    steps = sorted(set(base) & set(curve))
+    if not steps:
+        return None
+    relative = [abs(curve[s] - base[s]) / abs(base[s]) for s in steps]
+    worst = max(range(len(steps)), key=relative.__getitem__)
+    verdict = max(relative) <= tolerance
+    print(f"loss curve {other} vs {baseline} over {len(steps)} steps: mean |Δ| {sum(relative) / len(steps):.2%}, "
+          f"max |Δ| {relative[worst]:.2%} at step {steps[worst]} ({curve[steps[worst]]:.4f} vs "
+          f"{base[steps[worst]]:.4f}); tolerance {tolerance:.0%}: {'within' if verdict else 'OUTSIDE'}")
+    return verdict
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
@@ -395,6 +421,7 @@ def main(argv=None):
     load_after = os.getloadavg()
     print(f"loadavg_after={load_after[0]:.2f},{load_after[1]:.2f},{load_after[2]:.2f}")
     print_report(results)
+    compare_loss_curves(results)
     if args.out:
         record = {"argv": sys.argv, "data": str(args.data), "examples": args.examples, "epochs": args.epochs,
                   "max_steps": args.max_steps, "ref_max_steps": args.ref_max_steps, "threads": args.threads,

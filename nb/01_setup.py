@@ -20,18 +20,117 @@ PRECISION = "auto"  # "auto", "fp16", "bf16" or "fp32"; auto: bf16 only where th
 PERSIST_DIR = None  # None: outputs stay in RESULTS_DIR; or a folder that outlives the runtime (Colab: Google Drive)
 
 # %% [markdown]
-# On Colab the pinned requirements are installed first (a few seconds when they are already present).
-# Elsewhere, install them yourself: `pip install -r requirements.txt` (the README has one command for it).
+# On Colab (and Kaggle) the notebook installs its requirements first and prints one line of what it changed; a
+# second Run all finds everything in place and skips pip. Elsewhere, install them yourself: `pip install -r
+# requirements.txt` (the README has one command for it), or set `MEDLLM_INSTALL=1` to let this step do it.
+# Besides what is missing, it removes what Colab ships that breaks the stack: **torchao 0.10.0**, which makes PEFT
+# refuse to add any LoRA layer (`ImportError: Found an incompatible version of torchao`); nothing here uses it.
 
-# %% tags=["lib"]
+# %% tags=["lib", "install"]
+import importlib
 import importlib.metadata
+import os
+import subprocess
 import sys
 
+REQUIREMENTS = [  # generated from requirements.txt by tools/build_notebook.py: edit that file, not this list
+]
+# installed distributions that break the stack, with the version they need: (name, minimum, why)
+BREAKING = [("torchao", "0.16", "PEFT refuses torchao below 0.16 (peft/import_utils.py); nothing here uses it")]
+
+
+def hosted_runtime(modules=None, environ=None):
+    """'colab' or 'kaggle' when this kernel runs on one of them, else None."""
+    modules, environ = sys.modules if modules is None else modules, os.environ if environ is None else environ
+    if "google.colab" in modules:
+        return "colab"
+    return "kaggle" if environ.get("KAGGLE_KERNEL_RUN_TYPE") else None
+
+
+def install_wanted(modules=None, environ=None):
+    """Whether the install step runs: on Colab or Kaggle, or when MEDLLM_INSTALL=1 (MEDLLM_INSTALL=0: never)."""
+    choice = (os.environ if environ is None else environ).get("MEDLLM_INSTALL", "auto").strip().lower()
+    if choice in {"1", "true", "yes", "always"}:
+        return True
+    return choice not in {"0", "false", "no", "never"} and hosted_runtime(modules, environ) is not None
+
+
+def canonical_name(name):
+    """A distribution name as pip compares them (PEP 503: runs of -, _ and . become one -, lower case)."""
+    return "-".join(part for part in name.lower().replace("_", "-").replace(".", "-").split("-") if part)
+
+
+def installed_versions():
+    """{canonical distribution name: version} of everything installed now."""
+    importlib.invalidate_caches()
+    return {canonical_name(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()
+            if d.metadata["Name"]}
+
+
+def unmet_requirements(requirements, versions, requires=importlib.metadata.requires):
+    """Requirements not met by `versions`, their dependencies' included (what pip would have to change)."""
+    from packaging.requirements import Requirement
+
+    unmet, seen, todo = [], set(), [Requirement(r) for r in requirements]
+    while todo:
+        requirement = todo.pop(0)
+        name = canonical_name(requirement.name)
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        if versions.get(name) is None or not requirement.specifier.contains(versions[name], prereleases=True):
+            unmet.append(str(requirement))
+        elif name not in seen:
+            seen.add(name)
+            todo += [Requirement(spec) for spec in requires(name) or []]
+    return unmet
+
+
+# %% [markdown]
+# What the step changes, in one line, and the check after it: a package that this session had already imported
+# (Colab's kernel imports numpy and pandas, and pandas imports pyarrow, before the first cell) and that pip replaced
+# keeps running its old copy, so the run stops and names the menu item that restarts it.
+
+# %% tags=["lib", "install"]
 WATCHED_DISTRIBUTIONS = {  # module name -> distribution name, for modules a Colab runtime may import early
-    "pyarrow": "pyarrow", "huggingface_hub": "huggingface-hub", "transformers": "transformers", "peft": "peft",
-    "trl": "trl", "datasets": "datasets", "accelerate": "accelerate", "tokenizers": "tokenizers",
-    "safetensors": "safetensors", "gradio": "gradio", "bitsandbytes": "bitsandbytes", "fsspec": "fsspec",
+    "numpy": "numpy", "pandas": "pandas", "pyarrow": "pyarrow", "huggingface_hub": "huggingface-hub",
+    "transformers": "transformers", "peft": "peft", "trl": "trl", "datasets": "datasets", "accelerate": "accelerate",
+    "tokenizers": "tokenizers", "safetensors": "safetensors", "gradio": "gradio", "bitsandbytes": "bitsandbytes",
+    "fsspec": "fsspec", "torchao": "torchao",
 }
+
+
+def breaking_packages(versions, breaking=BREAKING):
+    """[(name, version, why)] of installed packages that break the stack at their installed version."""
+    from packaging.version import Version
+
+    return [(name, versions[name], why) for name, minimum, why in breaking
+            if name in versions and Version(versions[name]) < Version(minimum)]
+
+
+def describe_changes(before, after, reasons=None):
+    """One line saying what was added, changed and removed between two {name: version} snapshots."""
+    reasons = reasons or {}
+    added = [f"{n} {after[n]}" for n in sorted(after) if n not in before]
+    changed = [f"{n} {before[n]} → {after[n]}" for n in sorted(after) if n in before and before[n] != after[n]]
+    removed = [f"{n} {before[n]}" + (f" ({reasons[n]})" if n in reasons else "") for n in sorted(before)
+               if n not in after]
+    parts = [f"{label} {', '.join(items)}" for label, items in
+             (("added", added), ("changed", changed), ("removed", removed)) if items]
+    return "Install step: " + ("; ".join(parts) if parts else "pip ran and changed nothing") + "."
+
+
+def install_requirements(requirements=None, run=subprocess.run):
+    """Remove what breaks the stack, pip-install what is missing or out of range; return one line of what changed."""
+    requirements = REQUIREMENTS if requirements is None else requirements
+    before = installed_versions()
+    unmet, breaking = unmet_requirements(requirements, before), breaking_packages(before)
+    if not unmet and not breaking:
+        return "Install step: nothing to change (every requirement is met)."
+    if breaking:
+        run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", *[name for name, _, _ in breaking]], check=True)
+    if unmet:
+        run([sys.executable, "-m", "pip", "install", "-q", *requirements], check=True)
+    return describe_changes(before, installed_versions(), {name: why for name, _, why in breaking})
 
 
 def stale_imports(modules=None, installed_version=importlib.metadata.version):
@@ -45,26 +144,25 @@ def stale_imports(modules=None, installed_version=importlib.metadata.version):
         try:
             installed = installed_version(distribution)
         except importlib.metadata.PackageNotFoundError:
-            continue
+            continue  # removed: the loaded copy still works, nothing newer to miss
         if installed != loaded:
             stale.append((name, loaded, installed))
     return stale
 
 
 def require_fresh_imports(modules=None, installed_version=importlib.metadata.version):
-    """Stop when %pip replaced a package this session had already imported (the old copy would keep running)."""
+    """Stop when pip replaced a package this session had already imported (the old copy would keep running)."""
     stale = stale_imports(modules, installed_version)
     if stale:
         changes = ", ".join(f"{name} {loaded} → {installed}" for name, loaded, installed in stale)
-        raise RuntimeError(f"The install step upgraded packages that were already loaded ({changes}); this session "
-                           "still runs the old copies. Choose Runtime → Restart session, then Run all "
-                           "(the second install takes seconds).")
+        raise RuntimeError(f"The install step replaced packages this session had already imported ({changes}); the "
+                           "old copies are still loaded. Choose Runtime → Restart session, then Runtime → Run all: "
+                           "the second install step finds everything in place and takes a second.")
 
 
 # %%
-if "google.colab" in sys.modules:
-    %pip install -q "transformers>=5.2,<6" "peft>=0.18,<1" "trl>=1.0,<2" "datasets>=4,<6" "accelerate>=1.10,<2"
-    %pip install -q "bitsandbytes>=0.46,<1" "rouge-score==0.1.2" "sacrebleu>=2.4,<3" "gradio>=5.40,<7"
+if install_wanted():
+    print(install_requirements())
     require_fresh_imports()
 
 # %% tags=["lib"]
@@ -73,7 +171,6 @@ import datetime as dt
 import importlib.util
 import json
 import math
-import os
 import platform
 import random
 import resource
@@ -113,7 +210,7 @@ class Profile:
     epochs: float
     sweep_steps: int
     eval_examples: int
-    max_new_tokens: int
+    max_new_tokens: int  # the cap: Section 2 sets the run's value from the data (90th percentile of train answers)
     max_length: int  # tokens in one packed row: short rows keep the (masked, quadratic) attention cheap
     grad_accum: int  # packed rows per optimizer step
     gen_batch_size: int
@@ -122,11 +219,11 @@ class Profile:
 
 
 PROFILES = {
-    "gpu": Profile("gpu", "TinyLlama/TinyLlama-1.1B-Chat-v1.0", 5000, 3, 30, 200, 128, 1024, 4, 32, 16),
-    "cpu": Profile("cpu", EMBEDDED_MODEL_NAME, 1200, 1, 8, 40, 96, 512, 4, 8, 8),
+    "gpu": Profile("gpu", "TinyLlama/TinyLlama-1.1B-Chat-v1.0", 5000, 3, 30, 200, 256, 1024, 4, 32, 16),
+    "cpu": Profile("cpu", EMBEDDED_MODEL_NAME, 1200, 1, 8, 40, 160, 512, 4, 24, 8),
     "smoke": Profile("smoke", EMBEDDED_MODEL_NAME, 60, 1, 2, 4, 24, 256, 1, 4, 8),
     # 3B in 4-bit on one T4; memory estimate and expected time in the README ("Bigger models, more GPUs")
-    "gpu-large": Profile("gpu-large", "Qwen/Qwen2.5-3B-Instruct", 5000, 1, 20, 200, 128, 512, 8, 16, 8, True),
+    "gpu-large": Profile("gpu-large", "Qwen/Qwen2.5-3B-Instruct", 5000, 1, 20, 200, 256, 512, 8, 16, 8, True),
 }
 
 
@@ -183,7 +280,8 @@ def build_run_settings(params, device):
         "sweep_steps": int(pick(params["SWEEP_STEPS"], profile.sweep_steps)),
         "sweep_steps_explicit": params["SWEEP_STEPS"] is not None,
         "eval_examples": int(pick(params["EVAL_EXAMPLES"], profile.eval_examples)),
-        "max_new_tokens": profile.max_new_tokens,
+        "max_new_tokens": profile.max_new_tokens,  # replaced in Section 2 by the value the data call for
+        "max_new_tokens_cap": profile.max_new_tokens,
         "max_length": profile.max_length,
         "grad_accum": profile.grad_accum,
         "gen_batch_size": min(profile.gen_batch_size, device.get("gen_batch_cap", profile.gen_batch_size)),
@@ -318,7 +416,10 @@ def device_decision(kind, capability=None, memory_gb=None, native_bf16=False, pr
         "attention": "sdpa",
         "qlora": cuda and capability >= (6, 0),  # bitsandbytes NF4 needs compute capability 6.0+
         "triton_loss": cuda and capability >= (8, 0),  # TRL's Triton loss kernel: only where TRL's CI runs it
-        "gen_batch_cap": (32 if big else 16) if cuda else 8,
+        # SDPA's enable_gqa has a kernel only in flash attention (compute capability 8.0+) and the math fallback:
+        # below 8.0 the key/value heads are repeated instead, so the memory-efficient kernel runs
+        "sdpa_gqa": not cuda or capability >= (8, 0),
+        "gen_batch_cap": (32 if big else 16) if cuda else 24,  # a CPU generates 24 rows a step at little extra cost
         "eval_batch_cap": (16 if big else 8) if cuda else 8,
     }
 
@@ -339,9 +440,10 @@ def device_facts():
         props = torch.cuda.get_device_properties(0)
         capability = tuple(torch.cuda.get_device_capability(0))
         return {"device": "cuda", "device_name": props.name, "capability": capability,
-                "memory_gb": round(props.total_memory / 2**30, 1), "native_bf16": capability >= (8, 0)}
+                "memory_gb": round(props.total_memory / 2**30, 1), "native_bf16": capability >= (8, 0),
+                "gpu_count": torch.cuda.device_count()}
     return {"device": "cpu", "device_name": cpu_name(), "capability": None,
-            "memory_gb": None, "native_bf16": cpu_supports_bf16()}
+            "memory_gb": None, "native_bf16": cpu_supports_bf16(), "gpu_count": 0}
 
 
 def detect_device(precision="auto"):
@@ -369,6 +471,30 @@ def use_trl_triton_loss(enabled):
     from transformers.utils import is_triton_available
 
     chunked_logprob._TRITON_AVAILABLE = bool(enabled) and is_triton_available()
+
+
+def use_sdpa_gqa(enabled):
+    """Let transformers hand grouped key/value heads to SDPA as they are (enable_gqa), or repeat them first (False)."""
+    from transformers.integrations import sdpa_attention
+
+    if not hasattr(sdpa_attention, "use_gqa_in_sdpa"):
+        return
+    original = getattr(sdpa_attention, "_medllm_use_gqa_in_sdpa", sdpa_attention.use_gqa_in_sdpa)
+    sdpa_attention._medllm_use_gqa_in_sdpa = original
+    # private: transformers' module-level helper, looked up by name on every attention call
+    sdpa_attention.use_gqa_in_sdpa = original if enabled else (lambda *args, **kwargs: False)
+
+
+def world_size():
+    """Number of training processes this one belongs to (set by accelerate launch / torchrun; 1 when alone)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def announce_gpus_used(settings):
+    """Say so when several GPUs are visible but this process trains on one (TRL refuses nn.DataParallel)."""
+    if settings.get("gpu_count", 0) > 1 and world_size() == 1:
+        announce(f"{settings['gpu_count']} GPUs are visible: this kernel trains on one (cuda:0). To train on all of "
+                 f"them, set MEDLLM_NUM_PROCESSES={settings['gpu_count']} before Section 4 (accelerate launch).")
 
 
 def parent_command():
@@ -457,7 +583,9 @@ def close_timings(results_dir, now=None):
 params = apply_env_overrides({name: globals()[name] for name in PARAM_DEFAULTS})
 DEVICE = detect_device(params["PRECISION"])
 use_trl_triton_loss(DEVICE["triton_loss"])
+use_sdpa_gqa(DEVICE["sdpa_gqa"])
 S = {**build_run_settings(params, DEVICE), "progress": progress_bars_wanted()}
+announce_gpus_used(S)
 set_library_progress_bars(S["progress"])
 mount_drive_if_needed(S["persist_dir"], "google.colab" in sys.modules)
 OUT = resolve_results_dir(S["results_dir"], S["persist_dir"])

@@ -13,8 +13,10 @@
 import html
 import re
 import string
+import urllib.parse
 
-ACCEPTED_SCHEMAS = (("instruction", "input", "output"), ("question", "answer"))
+import ftfy
+
 SPLIT_FRACTIONS = {"train": 0.85, "val": 0.10, "test": 0.05}
 
 
@@ -28,62 +30,174 @@ def embedded_data_path():
 
 
 # %% [markdown]
-# Reading a file. Bad files stop with a message that says what is wrong and what to do: a malformed
-# JSON line is named by its line number, a JSON object that is not a list of rows is refused with the
-# shape expected, and a CSV that is not UTF-8 is read as cp1252 (or latin-1) with an announcement.
+# Reading a file. The format is taken from the file's first bytes, not only its name: a Parquet file named
+# `.csv` is read as Parquet (and said so), a gzip file is unpacked, and other binary formats (Excel, SQLite,
+# PDF, zip) are refused by name. Text may be UTF-8, UTF-16 with a byte-order mark (Excel's *Unicode Text*)
+# or — with an announcement — cp1252. CSV files may be separated by commas, semicolons, tabs or bars (the
+# separator is sniffed with Python's `csv.Sniffer`, then pandas reads the file). JSON may be a list of rows,
+# one row per line, or column-oriented (`{"question": [...], "answer": [...]}`). Every such reading decision
+# is announced and counted (`frame.attrs["changes"]`, then `metrics/data_statistics.csv`).
 
 # %% tags=["lib"]
+import codecs
+import csv
+import gzip
+import io
+
+TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".json", ".jsonl", ".parquet", ".pq"}
+BINARY_FORMATS = ((b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook is one)"),
+                  (b"\xd0\xcf\x11\xe0", "an old Excel .xls workbook"), (b"SQLite format 3", "an SQLite database"),
+                  (b"%PDF", "a PDF document"), (b"ARROW1", "an Arrow/Feather file"), (b"\x7fELF", "a program"))
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "bar"}
+
+
 def read_table(path):
-    """Read a .json (list of rows, or lines), .jsonl or .csv file into a DataFrame; refuse bad files with a message."""
+    """Read a .csv/.tsv/.json/.jsonl/.parquet file (format sniffed from its bytes) into a DataFrame."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"DATASET file not found: {path} — give a path to a .json, .jsonl or .csv file.")
+        raise FileNotFoundError(f"DATASET file not found: {path} — give a path to a .json, .jsonl, .csv or .parquet "
+                                "file.")
     suffix = path.suffix.lower()
-    if suffix not in {".csv", ".jsonl", ".json"}:
-        raise ValueError(f"Unsupported DATASET file type {suffix!r} ({path}): use .json, .jsonl or .csv.")
-    if path.stat().st_size == 0:
+    if suffix not in TABLE_SUFFIXES:
+        raise ValueError(f"Unsupported DATASET file type {suffix!r} ({path}): use .json, .jsonl, .csv or .parquet.")
+    data = path.read_bytes()
+    if not data:
         raise ValueError(f"DATASET file {path} is empty: it needs rows with question/answer columns.")
-    if suffix == ".csv":
-        return read_csv_text(path)
-    text = read_text_utf8(path)
+    changes = {}
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+        changes["read_gzip_unpacked"] = 1
+        announce(f"{path.name} is gzip-compressed: unpacked it before reading.")
+    frame = read_bytes_as_table(data, path, suffix, changes)
+    frame.attrs["changes"] = {name: (len(frame) if count == 1 else count) for name, count in changes.items()}
+    return frame
+
+
+def read_bytes_as_table(data, path, suffix, changes):
+    """Read a file's bytes as Parquet, JSON or delimited text, by content first and by name second."""
+    if data[:4] == b"PAR1":
+        if suffix not in (".parquet", ".pq"):
+            changes["read_parquet_by_content"] = 1
+            announce(f"{path.name} is a Parquet file (it starts with PAR1), not {suffix}: reading it as Parquet.")
+        return pd.read_parquet(io.BytesIO(data))
+    kind = next((name for magic, name in BINARY_FORMATS if data.startswith(magic)), None)
+    if kind is not None or (b"\x00" in data[:4096] and not looks_utf16(data)):
+        kind = kind or "a binary file"
+        raise ValueError(f"{path} is {kind}, not a {suffix} table: save the data as CSV (UTF-8) or Parquet, with "
+                         "question/answer or instruction/input/output columns.")
+    text = decode_text(data, path, suffix, changes)
+    if suffix == ".jsonl":
+        return read_json_lines(text, path)
     if suffix == ".json":
-        try:
-            return rows_frame(json.loads(text), path)
-        except json.JSONDecodeError:
-            pass  # not one JSON document: maybe JSON lines with a .json name
-    return read_json_lines(text, path)
+        return read_json_text(text, path, changes)
+    return read_csv_text(text, path, suffix, changes)
 
 
-def read_text_utf8(path):
-    """The text of a JSON file, refusing a file that is not UTF-8 (JSON must be UTF-8)."""
+# %% [markdown]
+# Text: decoding (UTF-8, UTF-16 by its byte-order mark or its zero bytes, else an announced cp1252/latin-1),
+# delimited text with its separator sniffed, and JSON as rows, lines or columns.
+
+# %% tags=["lib"]
+def looks_utf16(data):
+    """True when bytes without a byte-order mark look like mostly-Latin UTF-16 text: every other byte zero."""
+    sample = data[:4096 - 4096 % 2]
+    for zeros, text in ((sample[1::2], sample[0::2]), (sample[0::2], sample[1::2])):
+        printable = sum(32 <= b < 127 or b in (9, 10, 13) or b >= 0xA0 for b in text)
+        if len(text) >= 2 and zeros.count(0) > 0.9 * len(zeros) and printable > 0.9 * len(text):
+            return True
+    return False
+
+
+def decode_text(data, path, suffix, changes):
+    """The text of a file: by its byte-order mark, as UTF-8, as UTF-16 without a mark, or as cp1252/latin-1."""
+    encoding = next((name for bom, name in BOMS if data.startswith(bom)), None)
+    if encoding is None and looks_utf16(data):
+        encoding = "utf-16-le" if data[1:4096:2].count(0) > data[0:4096:2].count(0) else "utf-16-be"
+    if encoding is not None:
+        if encoding.startswith(("utf-16", "utf-32")):
+            label = encoding[:6].replace("-", "").upper()  # UTF16 / UTF32
+            changes[f"read_{label.lower()}"] = 1
+            announce(f"{path.name} is {label[:3]}-{label[3:]} text (as Excel's \"Unicode Text\" saves it): decoded it.")
+        return data.decode(encoding)
     try:
-        return path.read_text(encoding="utf-8-sig")
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ValueError(f"{path} is not UTF-8 (byte {error.object[error.start]:#04x} at position {error.start}); "
-                         "JSON files must be UTF-8: re-save it as UTF-8.") from None
-
-
-def read_csv_text(path):
-    """Read a CSV as text columns: UTF-8, or an announced cp1252/latin-1 fallback; malformed rows get a message."""
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+        bad = f"byte {error.object[error.start]:#04x} at position {error.start}"
+        if suffix in (".json", ".jsonl"):
+            raise ValueError(f"{path} is not UTF-8 ({bad}); JSON files must be UTF-8: re-save it as UTF-8.") from None
+    for encoding in ("cp1252", "latin-1"):
         try:
-            frame = pd.read_csv(path, dtype=object, keep_default_na=False, encoding=encoding)
-        except UnicodeDecodeError as error:
-            if encoding == "utf-8-sig":
-                bad = f"byte {error.object[error.start]:#04x} at position {error.start}"
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
             continue
-        except pd.errors.ParserError as error:
-            detail = str(error).strip()
-            raise ValueError(f"{path} is not a well-formed CSV ({detail}). Check that text containing commas or "
-                             "line breaks is quoted, and that every row has the same number of columns.") from None
-        if encoding != "utf-8-sig":
-            announce(f"{path.name} is not UTF-8 ({bad}): read it as {encoding} instead. Check that accented "
-                     "characters look right, or re-save the file as UTF-8.")
-        frame.attrs["encoding"] = encoding
-        return frame
+        changes[f"read_as_{encoding.replace('-', '')}"] = 1
+        announce(f"{path.name} is not UTF-8 ({bad}): read it as {encoding} instead. Check that accented characters "
+                 "look right, or re-save the file as UTF-8.")
+        return text
     raise ValueError(f"{path} could not be decoded as UTF-8, cp1252 or latin-1.")  # latin-1 never fails
 
 
+# %% [markdown]
+# Delimited text and JSON.
+
+# %% tags=["lib"]
+def read_csv_text(text, path, suffix, changes):
+    """Read delimited text with pandas, its separator sniffed (comma, semicolon, tab or bar) and announced."""
+    sample = "\n".join(text.lstrip("\ufeff").splitlines()[:50])
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters="".join(DELIMITERS)).delimiter
+    except csv.Error:
+        delimiter = "\t" if suffix == ".tsv" else ","
+        if suffix == ".txt":
+            raise ValueError(f"{path} (.txt) does not look like a table with a header row: give a .csv, .tsv, .json, "
+                             ".jsonl or .parquet file with question/answer columns.") from None
+    if delimiter != ",":
+        changes[f"read_{DELIMITERS[delimiter]}_separated"] = 1
+        announce(f"{path.name} is {DELIMITERS[delimiter]}-separated: read it so.")
+    try:
+        frame = pd.read_csv(io.StringIO(text.lstrip("\ufeff")), sep=delimiter, dtype=object, keep_default_na=False)
+    except pd.errors.ParserError as error:
+        detail = str(error).strip()
+        raise ValueError(f"{path} is not a well-formed CSV ({detail}). Check that text containing commas or "
+                         "line breaks is quoted, and that every row has the same number of columns.") from None
+    frame.attrs["encoding"] = next((name[8:] for name in changes if name.startswith("read_as_")), "utf-8")
+    return frame
+
+
+def read_json_text(text, path, changes):
+    """Parse JSON text: one document (rows or columns), or JSON lines when it is not one document."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        return read_json_lines(text, path)
+    if isinstance(document, dict) and is_column_oriented(document):
+        changes["read_json_columns"] = 1
+        announce(f"{path.name} holds columns ({', '.join(map(str, list(document)[:6]))}), not a list of rows: "
+                 "read each column's values in order as the rows.")
+        if set(document) >= {"columns", "data"}:
+            return pd.DataFrame(document["data"], columns=document["columns"], dtype=object)
+        return pd.DataFrame(document, dtype=object)
+    return rows_frame(document, path)
+
+
+def is_column_oriented(document):
+    """True for {"col": [v, ...]} (equal lengths), {"col": {"0": v, ...}} or {"columns": [...], "data": [...]}."""
+    if set(document) >= {"columns", "data"} and isinstance(document["data"], list):
+        return True
+    values = list(document.values())
+    if not values:
+        return False
+    if all(isinstance(v, list) for v in values):
+        return len({len(v) for v in values}) == 1 and len(values[0]) > 0
+    return all(isinstance(v, dict) for v in values) and len({tuple(v) for v in values}) == 1
+
+
+# %% [markdown]
+# JSON lines and lists of rows; a malformed line is named by its number.
+
+# %% tags=["lib"]
 def read_json_lines(text, path):
     """Parse JSON lines (one object per line), naming the first malformed line by its number."""
     rows = []
@@ -119,15 +233,72 @@ def rows_frame(rows, path):
 # how their columns map to `question`/`answer`.
 
 # %% tags=["lib"]
+QUESTION_ALIASES = ("question", "questions", "prompt", "query", "input", "instruction", "q", "user", "human")
+ANSWER_ALIASES = ("answer", "answers", "response", "output", "completion", "reply", "a", "target", "assistant", "gpt")
+
+
+def column_key(name):
+    """A column name as matched: lower case, spaces and hyphens as underscores (`Question ` → `question`)."""
+    return re.sub(r"[\s-]+", "_", str(name).strip().lower())
+
+
+def as_text(series, counts, name):
+    """A column with numbers written as text (7.4 → "7.4", 206 → "206"); how many were converted goes to counts."""
+    numeric = series.map(lambda v: isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                         and not pd.isna(v))
+    if numeric.any():
+        counts[f"{name}s_numbers_as_text"] = int(numeric.sum())
+        series = series.where(~numeric, series[numeric].map(lambda v: f"{v:g}" if isinstance(v, float) else str(v)))
+    return series
+
+
+def alpaca_questions(df, columns, counts):
+    """Questions of an instruction/input/output table: the input (Medical Meadow), or the instruction (Alpaca)."""
+    instruction = df[columns["instruction"]]
+    given = df[columns["input"]].map(lambda v: isinstance(v, (str, int, float)) and str(v).strip() not in ("", "nan"))
+    shared = instruction.astype(str).value_counts(normalize=True).iloc[0] >= 0.9 if len(df) else True
+    question = df[columns["input"]].where(given, instruction)
+    if not shared:  # varied instructions (classic Alpaca): the instruction is part of the question
+        question = question.where(~given, instruction.astype(str) + "\n\n" + df[columns["input"]].astype(str))
+        counts["questions_instruction_plus_input"] = int(given.sum())
+    counts["questions_from_instruction"] = int((~given).sum())
+    return question
+
+
+# %% [markdown]
+# The mapping: which columns are the question and the answer, and what was changed on the way.
+
+# %% tags=["lib"]
 def map_columns(df):
-    """Map a Medical Meadow (instruction/input/output) or question/answer table to question/answer."""
-    columns = set(df.columns)
-    if {"input", "output"} <= columns:
-        return pd.DataFrame({"question": df["input"], "answer": df["output"]})
-    if {"question", "answer"} <= columns:
-        return pd.DataFrame({"question": df["question"], "answer": df["answer"]})
-    accepted = " or ".join("/".join(schema) for schema in ACCEPTED_SCHEMAS)
-    raise ValueError(f"The dataset has no usable columns: found {sorted(map(str, columns))}; expected {accepted}.")
+    """Map an instruction/input/output or question/answer table (any case, common aliases) to question/answer."""
+    columns = {}
+    for name in df.columns:
+        columns.setdefault(column_key(name), name)
+    changes, counts = dict(df.attrs.get("changes", {})), {}
+    if {"input", "output"} <= set(columns) and "instruction" in columns:
+        question, answer = alpaca_questions(df, columns, counts), df[columns["output"]]
+        chosen = (columns["instruction"], columns["input"], columns["output"])
+    else:
+        found_q = next((alias for alias in QUESTION_ALIASES if alias in columns), None)
+        found_a = next((alias for alias in ANSWER_ALIASES if alias in columns), None)
+        if found_q is None or found_a is None:
+            accepted = "instruction/input/output or question/answer (also prompt/response, input/output, any case)"
+            raise ValueError(f"The dataset has no usable columns: found {sorted(map(str, df.columns))}; "
+                             f"expected {accepted}.")
+        question, answer, chosen = df[columns[found_q]], df[columns[found_a]], (columns[found_q], columns[found_a])
+    if tuple(map(str, chosen)) not in (("instruction", "input", "output"), ("question", "answer")):
+        announce(f"Using the columns {' / '.join(map(str, chosen))} as the question and the answer.")
+    pairs = pd.DataFrame({"question": as_text(question, counts, "question"),
+                          "answer": as_text(answer, counts, "answer")})
+    for name, count in counts.items():
+        if count and name.startswith("questions_"):
+            announce(f"{count:,} rows: the question is " + ("the instruction (the input is empty)."
+                                                            if name == "questions_from_instruction" else
+                                                            "the instruction followed by the input."))
+        elif count:
+            announce(f"{count:,} {name.split('_')[0]} were numbers, not text: they are used as text.")
+    pairs.attrs["changes"] = {**changes, **{name: count for name, count in counts.items() if count}}
+    return pairs
 
 
 def load_dataset_frame(dataset, online):
@@ -154,7 +325,9 @@ def load_dataset_frame(dataset, online):
 
 # %% [markdown]
 # Load and map the columns. A file without usable columns stops here with a message that lists the
-# columns found and the ones accepted.
+# columns found and the ones accepted; every reading or mapping decision that changes what a row means
+# (another encoding or separator, the question taken from `instruction`, numbers used as text) is
+# announced here and counted in `metrics/data_statistics.csv`.
 
 # %%
 mark_section(OUT, "2. Data pipeline")
@@ -165,8 +338,15 @@ print(f"{len(raw_df):,} raw rows from {DATA_NAME} ({DATA_SOURCE})")
 pairs.head(3)
 
 # %% [markdown]
-# Cleaning, subset and split: HTML stripped, whitespace normalised, duplicates removed on a normalised
-# question, pairs longer than one packed row dropped, then an 85/10/5 split.
+# Cleaning, subset and split: HTML stripped, text debris repaired, whitespace normalised, duplicates removed on
+# a normalised question, pairs longer than one packed row dropped, then an 85/10/5 split.
+#
+# **Text debris.** Scraped data carry URL escapes and broken encodings: WikiDoc has questions about
+# "Parkinson%27s disease" and "M%C3%A9ni%C3%A8re%27s disease", and answers with "Â½ inch" (UTF-8 read as
+# latin-1). Runs of percent-escapes are decoded with `urllib.parse.unquote` only where they form valid UTF-8
+# text, so a real percentage ("50% of patients") is never touched; mojibake, full-width punctuation and curly
+# quotes are repaired by [`ftfy`](https://ftfy.readthedocs.io), a library made for exactly this. Both run
+# **before** de-duplication, so "Parkinson%27s" and "Parkinson's" become one question.
 
 # %% tags=["lib"]
 INLINE_TAG = re.compile(r"</?(b|i|u|em|strong|span|a|sup|sub|font|code|small|mark)\b[^<>]*>", re.IGNORECASE)
@@ -183,18 +363,60 @@ def has_html(value):
     return isinstance(value, str) and strip_html(value) != value
 
 
+PERCENT_ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+MOJIBAKE_STEPS = {"encode", "decode", "transcode", "decode_inconsistent_utf8"}  # ftfy's steps that undo a wrong
+# encoding (its explanation names them as (kind, name) pairs; the other steps fix quotes, widths and the like)
+
+
+def decode_percent_escapes(value):
+    """Decode runs of URL percent-escapes that spell valid UTF-8 text (Parkinson%27s → Parkinson's); keep the rest."""
+    def decode(match):
+        """One run of escapes, decoded, or left as it was when it is not valid, printable UTF-8."""
+        try:
+            text = urllib.parse.unquote(match.group(0), errors="strict")
+        except UnicodeDecodeError:
+            return match.group(0)
+        return text if all(c.isprintable() or c.isspace() for c in text) else match.group(0)
+
+    return PERCENT_ESCAPES.sub(decode, value)
+
+
+def debris_steps(value):
+    """Which repairs change a text: 'html', 'percent_escapes', 'mojibake', 'characters' (ftfy's other fixes)."""
+    if not isinstance(value, str):
+        return set()
+    stripped = strip_html(value)
+    decoded = decode_percent_escapes(stripped)
+    fixed, explanation = ftfy.fix_and_explain(decoded)
+    steps = [set(step) & MOJIBAKE_STEPS for step in explanation or []] if fixed != decoded else []
+    return ({"html"} if stripped != value else set()) | ({"percent_escapes"} if decoded != stripped else set()) | (
+        {"mojibake"} if any(steps) else set()) | ({"characters"} if not all(steps) else set())
+
+
+def text_debris_counts(frame):
+    """Rows whose question or answer had percent-escapes decoded, mojibake fixed or characters normalised."""
+    steps = [debris_steps(q) | debris_steps(a) for q, a in zip(frame["question"], frame["answer"])]
+    names = {"percent_escapes": "rows_with_percent_escapes_decoded", "mojibake": "rows_with_mojibake_fixed",
+             "characters": "rows_with_characters_normalised"}
+    return {label: sum(step in found for found in steps) for step, label in names.items()}
+
+
 def normalize_text(value):
-    """Strip HTML tags and entities, collapse runs of whitespace and strip the ends."""
-    return re.sub(r"\s+", " ", strip_html(value)).strip()
+    """Strip HTML, decode percent-escapes, repair encoding debris (ftfy), collapse whitespace, strip the ends."""
+    return re.sub(r"\s+", " ", ftfy.fix_text(decode_percent_escapes(strip_html(value)))).strip()
 
 
+# %% [markdown]
+# De-duplication on a normalised question, the seeded subset, and the split.
+
+# %% tags=["lib"]
 def question_key(question):
     """Normalised form of a question for near-duplicate detection (case, spaces, punctuation ignored)."""
     return re.sub(r"\s+", " ", question.lower().translate(str.maketrans("", "", string.punctuation))).strip()
 
 
 def clean_pairs(df):
-    """Drop non-text, empty, exact-duplicate and same-question rows (after stripping HTML); return (frame, drops)."""
+    """Drop non-text, empty, exact-duplicate and same-question rows (after normalize_text); return (frame, drops)."""
     dropped = {}
     is_text = df["question"].map(lambda v: isinstance(v, str)) & df["answer"].map(lambda v: isinstance(v, str))
     dropped["non_text"] = int((~is_text).sum())
@@ -262,16 +484,17 @@ def data_pipeline(pairs, tokenizer, settings):
     return split_frame(subset, settings["seed"]), dropped, len(clean)
 
 # %% [markdown]
-# Clean, de-duplicate, draw the subset and split. HTML tags and entities are stripped **before**
-# de-duplication (`<b>gout</b>` and `gout` are the same question). **Rule for long examples:** a pair
+# Clean, de-duplicate, draw the subset and split. HTML tags and entities are stripped and text debris is
+# repaired **before** de-duplication (`<b>gout</b>` and `gout` are the same question). **Rule for long examples:** a pair
 # whose chat-templated length (system prompt + question + answer) is longer than one packed row
 # (`max_length` tokens) is **dropped**, not truncated — a truncated answer would teach the model to stop
 # mid-sentence. This happens after the subset is drawn, so the subset can be a little smaller than
-# `MAX_EXAMPLES`. Every count (rows with HTML, rows dropped by each step) lands in
+# `MAX_EXAMPLES`. Every count (rows with HTML or text debris repaired, rows dropped by each step) lands in
 # `metrics/data_statistics.csv`.
 
 # %%
 html_rows = int((pairs["question"].map(has_html) | pairs["answer"].map(has_html)).sum())
+debris = text_debris_counts(pairs)
 splits, dropped, n_clean = data_pipeline(pairs, tokenizer, S)
 if dropped["too_long"]:
     announce(f"{dropped['too_long']} examples are longer than one packed row ({S['max_length']} tokens "
@@ -279,15 +502,30 @@ if dropped["too_long"]:
 split_summary = pd.DataFrame({"split": list(splits), "examples": [len(f) for f in splits.values()]})
 (OUT / "metrics").mkdir(parents=True, exist_ok=True)
 split_summary.to_csv(OUT / "metrics" / "split_summary.csv", index=False)
-print(f"Rows with HTML tags or entities (stripped): {html_rows}")
+print(f"Rows with HTML tags or entities (stripped): {html_rows}; text debris repaired: {debris}")
 print("Rows dropped by each cleaning step:", dropped)
 print(f"{n_clean:,} clean pairs → {sum(len(f) for f in splits.values()):,} in the subset")
 split_summary
 
 # %% [markdown]
-# Token lengths and the statistics table.
+# Token lengths and the statistics table. The lengths also decide **how long an answer may be**:
+# `max_new_tokens` is the 90th percentile of the training answers' length in tokens (plus the end-of-turn
+# token), capped by the profile (`cpu` 160, `gpu` 256, `smoke` 24) — enough for most reference answers,
+# without letting a rambling answer run on for ever. The value and its derivation go to `run_config.json`.
 
 # %% tags=["lib"]
+NEW_TOKENS_QUANTILE = 0.9  # share of the training answers (with their end-of-turn token) that fit in max_new_tokens
+MIN_NEW_TOKENS = 16
+
+
+def max_new_tokens_from_data(answer_tokens, cap, quantile=NEW_TOKENS_QUANTILE, floor=MIN_NEW_TOKENS):
+    """Tokens an answer may take: the quantile of the answers' length + 1 (end of turn), within [floor, cap]."""
+    lengths = np.asarray(list(answer_tokens), dtype=float)
+    if not len(lengths):
+        return int(cap)
+    return int(min(cap, max(min(floor, cap), math.ceil(np.quantile(lengths + 1, quantile)))))
+
+
 def length_table(splits, tokenizer):
     """Per-split character and token lengths of questions and answers, one row per example."""
     rows = []
@@ -338,9 +576,18 @@ def plot_lengths(lengths, path):
 
 # %%
 lengths = length_table(splits, tokenizer)
-stats = data_statistics(lengths, dropped, len(raw_df), {"rows_with_html_stripped": html_rows})
+reading_changes = pairs.attrs["changes"]  # announced above: encoding, separator, questions from instruction, numbers
+counts = {"rows_with_html_stripped": html_rows, **reading_changes, **debris}
+stats = data_statistics(lengths, dropped, len(raw_df), counts)
 stats.to_csv(OUT / "metrics" / "data_statistics.csv", index=False)
 plot_lengths(lengths, OUT / "visualizations" / "data_lengths.png")
+train_answer_tokens = lengths.query("split == 'train' and field == 'answer'")["tokens"]
+S["max_new_tokens"] = max_new_tokens_from_data(train_answer_tokens, S["max_new_tokens_cap"])
+update_run_config(OUT, max_new_tokens=S["max_new_tokens"], max_new_tokens_rule={
+    "quantile": NEW_TOKENS_QUANTILE, "of": "train answer tokens + 1 (end of turn)", "cap": S["max_new_tokens_cap"],
+    "uncapped": max_new_tokens_from_data(train_answer_tokens, 10**6)})
+print(f"max_new_tokens = {S['max_new_tokens']} (90th percentile of the training answers, capped at "
+      f"{S['max_new_tokens_cap']})")
 stats[stats["kind"] == "length"]
 
 # %% [markdown]

@@ -90,16 +90,26 @@ pd.DataFrame(CONFIGS)
 # %% tags=["lib"]
 def sft_config(settings, output_dir, learning_rate, max_steps=-1, epochs=1.0, logging_steps=5, warmup=0.05):
     """TRL SFTConfig for our recipe: packed answer-only rows, no padding, the decided precision, no checkpointing."""
-    return SFTConfig(
+    args = SFTConfig(
         output_dir=str(output_dir), learning_rate=learning_rate, max_steps=max_steps, num_train_epochs=epochs,
         per_device_train_batch_size=1, per_device_eval_batch_size=1,
         gradient_accumulation_steps=settings["grad_accum"],
         max_length=settings["max_length"], packing=True, packing_strategy="bfd", completion_only_loss=True,
         gradient_checkpointing=False, bf16=settings["bf16"], fp16=settings["fp16"],
+        use_cpu=settings.get("device", "cpu") == "cpu",  # transformers accepts bf16 on a CPU only with use_cpu
         lr_scheduler_type="cosine", warmup_steps=warmup, weight_decay=0.0, logging_steps=logging_steps,
         eval_strategy="no", save_strategy="no", report_to="none", seed=settings["seed"], data_seed=settings["seed"],
         include_num_input_tokens_seen=True, dataloader_num_workers=0, disable_tqdm=not settings.get("progress"),
+        logging_nan_inf_filter=False,  # a NaN loss must reach the log (and NonFiniteLossStop), not be averaged away
     )
+    return one_device_unless_launched(args)
+
+
+def one_device_unless_launched(args):
+    """Train on one GPU when several are visible to a single process: TRL refuses nn.DataParallel (n_gpu > 1)."""
+    if args.n_gpu > 1:  # torchrun / accelerate launch give each process one GPU and n_gpu 1 already
+        args._n_gpu = 1  # private: what Trainer.__init__ itself does for a model split over devices
+    return args
 
 
 def packed_steps_per_epoch(tokenizer, frame, settings):
@@ -226,6 +236,11 @@ def peak_memory_mb(device):
     return (_proc_status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
 
 
+def peak_reserved_mb(device):
+    """Peak memory the CUDA caching allocator held since the last reset (what the GPU had to give); None on a CPU."""
+    return torch.cuda.max_memory_reserved() / 2**20 if device == "cuda" else None
+
+
 def _proc_status_kb(field):
     """A kB field of /proc/self/status (0 where there is none)."""
     try:
@@ -259,6 +274,40 @@ def upcast_trainable_params(model):
 
 
 # %% [markdown]
+# **A NaN loss stops the run, with a message.** A loss that turns NaN or infinite (in fp16 usually an overflow of
+# 16-bit activations; models trained in bf16, such as Qwen2.5, are prone to it) would otherwise train on silently
+# and end in a broken adapter: training stops at the first such logged loss and says what to change.
+
+# %% tags=["lib"]
+from transformers import TrainerCallback
+
+
+class NonFiniteLoss(RuntimeError):
+    """Training stopped because a loss became NaN or infinite."""
+
+
+def require_finite(value, what, where, args):
+    """Raise NonFiniteLoss, naming the precision and what to change, when a loss is NaN or infinite."""
+    if math.isfinite(value):
+        return
+    precision = "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32"
+    advice = ("In fp16 this is usually an overflow of 16-bit activations: set PRECISION='fp32' (or 'bf16' on a GPU "
+              "with compute capability 8.0 or newer) and run again." if args.fp16 else
+              "Lower the learning rate, or look for empty or extreme examples in the data, and run again.")
+    raise NonFiniteLoss(f"Training stopped: the {what} became {value} ({where}, {precision}). {advice}")
+
+
+class NonFiniteLossStop(TrainerCallback):
+    """Stop the training at the first logged training or validation loss that is NaN or infinite."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        """Check every loss in this log entry."""
+        for key in ("loss", "eval_loss", "train_loss"):
+            if isinstance((logs or {}).get(key), (int, float)):
+                require_finite(float(logs[key]), key.replace("_", " "), f"optimizer step {state.global_step}", args)
+
+
+# %% [markdown]
 # **The LM head only where the loss is.** The loss needs the vocabulary projection (the LM head) only at
 # answer positions, about half of a packed row. TRL's fused head skips the others only where its Triton
 # kernel runs (Ampere and newer GPUs); on a CPU or a T4 it projects every position. `MedSFTTrainer` asks
@@ -287,9 +336,10 @@ class MedSFTTrainer(SFTTrainer):
     """TRL's SFTTrainer with fp32 trainable parameters and the LM head run only where the loss is."""
 
     def __init__(self, *args, **kwargs):
-        """Build TRL's trainer, then cast the trainable parameters back to fp32."""
+        """Build TRL's trainer, cast the trainable parameters back to fp32, and stop on a NaN loss."""
         super().__init__(*args, **kwargs)
         upcast_trainable_params(self.model)
+        self.add_callback(NonFiniteLossStop())
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """The plain NLL loss via answer_only_loss; anything else (and Triton, already compact) goes to TRL."""
@@ -359,13 +409,16 @@ def run_sweep_config(config, model, tokenizer, train_ds, val_frame, settings, mo
     resident = model.get_memory_footprint() / 2**20 if base is model else 0.0  # before the adapter is added
     args = sweep_args(config, settings, run_dir)
     trainer, seconds = train_one(base, tokenizer, train_ds, None, config, args)
+    peak, reserved = peak_memory_mb(device), peak_reserved_mb(device)  # training's peak, before validation's logits
     nll, n_tokens = answer_nll(trainer.model, tokenizer, val_frame, settings["eval_batch_size"])
+    require_finite(nll / n_tokens, "validation loss", config["config"], args)
     row = {**config, "target_modules": ",".join(config["target_modules"]), "max_steps": settings["sweep_steps"],
            "train_loss": trainer.state.log_history[-1]["train_loss"], "eval_loss": nll / n_tokens,
            "eval_perplexity": math.exp(nll / n_tokens), "train_seconds": seconds,
            "trained_tokens": int(trainer.state.num_input_tokens_seen),
            "tokens_per_second": trainer.state.num_input_tokens_seen / seconds,
-           "peak_memory_mb": max(0.0, peak_memory_mb(device) - baseline),
+           "peak_memory_mb": max(0.0, peak - baseline),
+           "peak_reserved_mb": None if reserved is None else max(0.0, reserved - baseline),
            "resident_weights_mb": resident,
            "trainable_params": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)}
     peft_model = trainer.model
@@ -380,7 +433,10 @@ def run_sweep_config(config, model, tokenizer, train_ds, val_frame, settings, mo
     release_memory(device)
     return row
 
+# %% [markdown]
+# All six, each saved as it finishes (a saved one with the same fingerprint is reused), then the selection.
 
+# %% tags=["lib"]
 def run_sweep(configs, model, tokenizer, train_ds, val_frame, settings, model_path, out_dir, fingerprint_of):
     """Run every configuration not already saved with the same fingerprint; return all rows in order."""
     runs = Path(out_dir) / "runs"

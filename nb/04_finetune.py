@@ -265,11 +265,6 @@ def hyperparameters_record(args, config, state, runtime_s=None):
 # learning-rate schedule and the loss match the one-process run. Only the first process writes files.
 
 # %% tags=["lib"]
-def world_size():
-    """Number of training processes this one belongs to (set by accelerate launch / torchrun; 1 when alone)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
 def per_process_accumulation(grad_accum, processes):
     """Accumulation steps per process that keep `grad_accum` rows per optimizer step over all processes."""
     if processes < 1 or grad_accum % processes:
@@ -399,6 +394,22 @@ def launch_final_training(processes, model, settings, out_dir):
 
 
 # %% [markdown]
+# A QLoRA row trains with its norms, embeddings and LM head in fp32 (`prepare_model_for_kbit_training` casts them
+# for stable training); for generation and scoring they go back to the compute dtype (fp16 on a T4), or every
+# answer would run those layers in fp32. The adapter stays fp32.
+
+# %% tags=["lib"]
+def cast_frozen_to_compute_dtype(model, dtype):
+    """Cast the frozen floating-point weights that are not 4-bit (norms, embeddings, head) to `dtype`; count them."""
+    target, changed = getattr(torch, dtype), 0
+    for param in model.parameters():
+        if not param.requires_grad and param.dtype.is_floating_point and param.dtype not in {target, torch.uint8}:
+            param.data = param.data.to(target)
+            changed += 1
+    return changed
+
+
+# %% [markdown]
 # Train. On a T4 this is the longest step; the table in the README estimates it per profile. A rerun of
 # this cell (or of the whole notebook) starts again from the bare base model — the LoRA layers of an earlier
 # run are removed first, never stacked — and resumes from a matching checkpoint if one is left.
@@ -412,6 +423,8 @@ if NUM_PROCESSES == 1:
     ft_model, trainer, train_result = train_final(base, tokenizer, train_ds, val_ds, FINAL, S, OUT)
 else:
     ft_model = launch_final_training(NUM_PROCESSES, base, S, OUT)
+if FINAL["quantization"] != "none":
+    cast_frozen_to_compute_dtype(ft_model, S["dtype"])  # generation and perplexity in fp16, as the base model's
 ADAPTER_DIR = OUT / "models" / "final_adapter"
 print(f"Adapter saved to {ADAPTER_DIR}: {sorted(p.name for p in ADAPTER_DIR.iterdir())}")
 

@@ -50,6 +50,13 @@ def _scores_ok(scores):
     return ok, "needs finite BLEU, ROUGE-1/2/L and perplexity for both models"
 
 
+def _decoding_ok(table):
+    """(ok, reason): the decoding settings compared on the validation split, exactly one chosen."""
+    ok = (table is not None and len(table) > 1 and {"setting", "loop_rate", "rougeL", "chosen"} <= set(table)
+          and int(table["chosen"].astype(bool).sum()) == 1)
+    return ok, "needs the compared settings with loop rate, ROUGE-L and exactly one chosen"
+
+
 def _knowledge_ok(record):
     """(ok, reason): at least one multiple-choice task scored with both accuracies."""
     tasks = (record or {}).get("tasks", [])
@@ -99,11 +106,15 @@ RUBRIC = [
                                                    "has no medical disclaimer"),
       "visualizations/training_curves.png": _png}),
     ("5. Evaluation",
-     "Base vs fine-tuned BLEU, ROUGE-1/2/L and perplexity with confidence intervals, side by side; a knowledge check.",
+     "Base vs fine-tuned BLEU, ROUGE-1/2/L, perplexity and degeneration with confidence intervals, side by side, "
+     "decoding chosen on the validation split; a knowledge check.",
      {"metrics/evaluation_scores.json": lambda p: _scores_ok(_read_json(p)),
       "metrics/evaluation_results.csv": lambda p: _rows_ok(_read_csv(p)),
       "metrics/predictions.csv": lambda p: _rows_ok(_read_csv(p)),
       "metrics/knowledge_eval.json": lambda p: _knowledge_ok(_read_json(p)),
+      "metrics/decoding_selection.csv": lambda p: _decoding_ok(_read_csv(p)),
+      "models/final_adapter/generation_config.json": lambda p: ("max_new_tokens" in (_read_json(p) or {}),
+                                                               "has no max_new_tokens"),
       "visualizations/evaluation_comparison.png": _png}),
     ("6. Interactive Gradio UI",
      "A chat UI on the fine-tuned model with safety rails, built and launched inline.",
@@ -270,11 +281,18 @@ def experiment_findings(table):
     return text
 
 
+def run_hardware(config):
+    """What ran this, from run_config.json's `gpu` record (written on CUDA only): "a GPU run on …" or a CPU run."""
+    gpu = config.get("gpu")
+    if isinstance(gpu, dict) and gpu.get("name"):
+        return f"a GPU run on {gpu['name']} (compute capability {gpu.get('capability')}, {gpu.get('memory_gb')} GB)"
+    return "**a CPU run, not a T4/GPU run**"
+
+
 def report_header(config):
     """The report's title and the banner that says what kind of run this was."""
     device = f"{config.get('device')} ({config.get('dtype')})"
-    gpu = "a GPU run" if "cuda" in str(config.get("device_kind", "")) or "NVIDIA" in str(config.get("device")) \
-        else "**a CPU run, not a T4/GPU run**"
+    gpu = run_hardware(config)
     return [f"# Run report — `{config.get('profile')}` profile, {config.get('model_id')}", "",
             f"> Profile `{config.get('profile')}` · model `{config.get('model_id')}` ({config.get('model_source')}) · "
             f"data `{Path(str(config.get('dataset'))).name}` ({config.get('dataset_source')}) · {device} · "
@@ -361,8 +379,10 @@ def report_evaluation(out):
                                                                                         "evaluation_scores.json")
     if table is None or scores is None:
         return ["## 5. Evaluation", "", "Not obtained: the evaluation files are missing.", ""]
+    decoding = chosen_decoding(out)
+    how = f"decoding `{decoding}`, chosen on the validation split" if decoding else "greedy decoding"
     lines = ["## 5. Evaluation", "",
-             f"{scores['n_examples']} test questions answered by both models (greedy decoding, same prompt); "
+             f"{scores['n_examples']} test questions answered by both models ({how}, same prompt); "
              f"perplexity of the reference answers over {scores.get('n_perplexity_examples')} test examples. CI = "
              "95 % paired bootstrap interval of the difference (fine-tuned − base).", "", md_table(table), ""]
     rouge = scores.get("ci95", {}).get("rougeL")
@@ -382,17 +402,95 @@ def report_knowledge(out):
     if not record:
         return lines + ["Not obtained: `metrics/knowledge_eval.json` is missing.", ""]
     rows = []
+    scored_both_ways = any("format" in task or "base_accuracy_raw" in task for task in record.get("tasks", []))
     for task in record.get("tasks", []):
         ci = task.get("ci95") or {}
-        rows.append({"task": task.get("name"), "status": task.get("status"), "n": task.get("n"),
-                     "choices": (task.get("k") or 0) + 1 if task.get("k") is not None else None,
-                     "chance": task.get("chance"), "base": task.get("base_accuracy"),
-                     "fine-tuned": task.get("fine_tuned_accuracy"), "CI low": ci.get("low"),
-                     "CI high": ci.get("high"), "note": task.get("reason") or ""})
+        row = {"task": task.get("name"), "status": task.get("status"), "n": task.get("n"),
+               "choices": (task.get("k") or 0) + 1 if task.get("k") is not None else None,
+               "chance": task.get("chance"), "base": task.get("base_accuracy"),
+               "fine-tuned": task.get("fine_tuned_accuracy"), "CI low": ci.get("low"),
+               "CI high": ci.get("high"), "note": task.get("reason") or ""}
+        if scored_both_ways:
+            row = {"task": row.pop("task"), "scoring": "lm-evaluation-harness acc" if task.get("format") == "harness"
+                   else "per-token mean (raw: sum)", **row, "CI width": task.get("ci95_width"),
+                   "base raw": task.get("base_accuracy_raw"), "fine-tuned raw": task.get("fine_tuned_accuracy_raw")}
+            row["note"] = row.pop("note")
+        rows.append(row)
     lines += [md_table(pd.DataFrame(rows)), ""]
     if record.get("summary"):
         lines += [record["summary"], ""]
     return lines + ["![Knowledge](visualizations/knowledge_accuracy.png)", ""]
+
+
+# %% [markdown]
+# What a reader of the answers meets — loops, cut-off answers — and how the decoding settings were chosen on
+# the validation split (both only where the run measured them).
+
+# %% tags=["lib"]
+def chosen_decoding(out):
+    """The decoding setting chosen on the validation split (metrics/decoding_selection.csv), or None."""
+    table = _read_csv(out / "metrics" / "decoding_selection.csv")
+    if table is None or "chosen" not in table or not table["chosen"].astype(bool).any():
+        return None
+    return str(table.loc[table["chosen"].astype(bool), "setting"].iloc[0])
+
+
+def percent(fraction):
+    """A fraction as a whole percentage with a space before the sign, e.g. 12 %."""
+    return f"{100 * fraction:.0f} %"
+
+
+def share(flags):
+    """'k of n (p %)' for a column of true/false flags."""
+    flags = flags.astype(bool)
+    return f"{int(flags.sum())} of {len(flags)} ({percent(flags.mean())})"
+
+
+def report_degeneration(out):
+    """Loops, cut-off answers and distinct-2 of both models' test answers, and where max_new_tokens came from."""
+    predictions = _read_csv(out / "metrics" / "predictions.csv")
+    if predictions is None or "fine_tuned_loops" not in predictions:
+        return []
+    config = _read_json(out / "run_config.json") or {}
+    rule = config.get("max_new_tokens_rule") or {}
+    lines = ["### Degeneration: loops and cut-off answers", ""]
+    text = (f"Answers that loop (a sequence of {LOOP_NGRAM} words {LOOP_TIMES} or more times): base "
+            f"{share(predictions['base_loops'])}, fine-tuned {share(predictions['fine_tuned_loops'])}.")
+    if "fine_tuned_hit_limit" in predictions:
+        text += (f" Cut off at `max_new_tokens` = {config.get('max_new_tokens')}: base "
+                 f"{share(predictions['base_hit_limit'])}, fine-tuned {share(predictions['fine_tuned_hit_limit'])}.")
+    if rule:
+        text += (f" That limit is the {percent(rule['quantile'])} quantile of the training answers' length in "
+                 f"tokens plus the end-of-turn token ({rule['uncapped']}), capped at {rule['cap']}.")
+    text += (f" Mean distinct-2 (distinct word pairs ÷ word pairs): base {predictions['base_distinct2'].mean():.3f}, "
+             f"fine-tuned {predictions['fine_tuned_distinct2'].mean():.3f}.")
+    return lines + [text, ""]
+
+
+def report_decoding(out):
+    """The decoding settings compared on the validation split, the rule, and the one it chose."""
+    table = _read_csv(out / "metrics" / "decoding_selection.csv")
+    if table is None or not len(table):
+        return []
+    config = (_read_json(out / "run_config.json") or {}).get("decoding") or {}
+    columns = [c for c in ("setting", "rougeL", "rougeL_ci95_low", "rougeL_ci95_high", "diff_ci95_low",
+                           "diff_ci95_high", "within_noise", "loop_rate", "hit_max_new_tokens", "distinct_2",
+                           "mean_words", "seconds", "chosen") if c in table]
+    chosen = table[table["chosen"].astype(bool)].iloc[0]
+    greedy = table[table["setting"] == "greedy"]
+    text = (f"Rule, fixed before the run: {config.get('rule', 'not recorded')}. On {int(chosen['n'])} validation "
+            f"questions answered by the fine-tuned model, **{chosen['setting']}** was chosen: loop rate "
+            f"{percent(chosen['loop_rate'])}" + (f" (greedy: {percent(greedy['loop_rate'].iloc[0])})" if len(greedy)
+                                                 else "")
+            + f", ROUGE-L {chosen['rougeL']:.3f} (95 % CI [{chosen['rougeL_ci95_low']:.3f}, "
+            f"{chosen['rougeL_ci95_high']:.3f}]). The comparison took {table['seconds'].sum():.0f} s; the test split "
+            "was not used. The same settings decode both models above and the Gradio UI, and are saved as "
+            "`models/final_adapter/generation_config.json`.")
+    if "no_repeat" in str(chosen["setting"]):
+        text += (" This setting forbids exact repeats only, so the loop rate cannot see a model that drifts through "
+                 "near-repeats instead (a list of ever more similar items): read the side-by-side answers.")
+    return ["### Decoding, chosen on the validation split", "", md_table(table[columns]), "",
+            text, ""]
 
 
 # %% [markdown]
@@ -463,6 +561,7 @@ def report_files(out):
     files = [p for p in ("run_config.json", "metrics/run_hyperparameters.json", "metrics/evaluation_results.csv",
                          "metrics/evaluation_scores.json", "metrics/predictions.csv", "metrics/knowledge_eval.json",
                          "experiments/experiment_tracking.csv", "metrics/training_log.csv",
+                         "metrics/decoding_selection.csv", "models/final_adapter/generation_config.json",
                          "submission_checklist.md", "models/final_adapter/README.md") if (out / p).exists()]
     return ["## Files", "", "Plots: " + ", ".join(f"[{Path(p).stem}]({p})" for p in plots), "",
             "Data: " + ", ".join(f"[`{p}`]({p})" for p in files), ""]
@@ -474,7 +573,8 @@ def build_report(results_dir):
     config = _read_json(out / "run_config.json") or {}
     hyper = _read_json(out / "metrics" / "run_hyperparameters.json") or {}
     parts = [report_header(config), report_config(config, hyper), report_data(out), report_experiments(out),
-             report_training(out), report_evaluation(out), report_knowledge(out),
+             report_training(out), report_evaluation(out), report_degeneration(out), report_decoding(out),
+             report_knowledge(out),
              report_examples(out, config.get("dataset")), report_timings(out), report_files(out)]
     return "\n".join(line for part in parts for line in part).rstrip() + "\n"
 
@@ -518,6 +618,11 @@ def model_card(results_dir):
              f"steps, learning rate {hyper.get('learning_rate')}, {hyper.get('lr_scheduler_type')} schedule, "
              f"packed rows of {hyper.get('max_length')} tokens, loss on the answer tokens only, {precision}, "
              f"on {config.get('device')}.", ""]
+    generation = _read_json(out / "models" / "final_adapter" / "generation_config.json")
+    if generation:
+        lines.insert(-1, f"- **Decoding:** `{(config.get('decoding') or {}).get('chosen')}`, chosen on the validation "
+                         f"split, at most {generation.get('max_new_tokens')} new tokens; `generation_config.json` next "
+                         "to the adapter holds it (transformers loads it with `GenerationConfig.from_pretrained`).")
     if results is not None and len(results):
         lines += ["## Measured on the held-out test split", "",
                   md_table(results[["metric", "base", "fine_tuned", "difference", "ci95_low", "ci95_high", "n"]]), ""]

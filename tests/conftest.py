@@ -1,5 +1,11 @@
-"""Shared fixtures: the notebook's lib cells as a module, and the embedded model loaded once per session."""
+"""Shared fixtures: the notebook's lib cells as a module, and the embedded model loaded once per session.
 
+Tests marked `notorch` need neither torch nor the notebook's `lib` cells (which import torch); CI also runs them under
+Python 3.13 (Colab's Python), where no torch installs here (`scripts/test_py313.sh`). Without torch, test files that
+hold no such test are not collected at all.
+"""
+
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -10,6 +16,25 @@ import nbload  # noqa: E402
 
 ROOT = nbload.ROOT
 SHARED_DATA = ROOT.parent / "shared" / "data" / "medical_meadow_wikidoc_patient_information.json"
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def pytest_configure(config):
+    """Register the `notorch` marker."""
+    config.addinivalue_line("markers", "notorch: needs neither torch nor the notebook's lib cells (runs on 3.13 too)")
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Without torch, skip collecting test files that have no `notorch` test (their imports need torch)."""
+    if HAVE_TORCH or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    return True if "notorch" not in collection_path.read_text() else None
+
+
+@pytest.fixture(scope="session")
+def install_lib():
+    """The notebook's install-step cells (tag `install`) loaded into a module: no torch needed."""
+    return nbload.load_lib(tag="install")
 
 
 @pytest.fixture(scope="session")

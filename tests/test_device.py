@@ -55,7 +55,7 @@ def test_device_decision_for_cpus(lib, native_bf16, precision, bf16):
     assert decided["precision"] == precision and decided["bf16"] is bf16 and not decided["fp16"]
     assert decided["dtype"] == "float32"  # CPU weights stay fp32; bf16 is autocast where the CPU has it
     assert not decided["qlora"] and not decided["triton_loss"]
-    assert decided["gen_batch_cap"] == decided["eval_batch_cap"] == 8
+    assert decided["gen_batch_cap"] == 24 and decided["eval_batch_cap"] == 8
 
 
 @pytest.mark.parametrize("gpu", ["T4", "P100", "V100"])
@@ -236,7 +236,13 @@ def test_memory_is_reported_above_what_was_in_use_and_the_4bit_copy_is_dropped(l
     monkeypatch.setitem(g, "reset_peak_memory", lambda device: setattr(memory, "peak", memory.in_use))
     monkeypatch.setitem(g, "load_quantized_copy", lambda settings, path: Quantized())
     monkeypatch.setitem(g, "train_one", train_one)
-    monkeypatch.setitem(g, "answer_nll", lambda model, tokenizer, frame, batch_size: (10.0, 5))
+    def answer_nll(model, tokenizer, frame, batch_size):
+        memory.allocate(5_000.0)  # validation's full-vocabulary logits: not what training needs
+        memory.free(5_000.0)
+        return 10.0, 5
+
+    monkeypatch.setitem(g, "answer_nll", answer_nll)
+    monkeypatch.setitem(g, "peak_reserved_mb", lambda device: memory.peak + 100.0)  # the allocator's pool
     settings = {"device": "cuda", "sweep_steps": 2, "eval_batch_size": 8, "grad_accum": 1, "max_length": 64,
                 "bf16": False, "fp16": True, "seed": 0}
     monkeypatch.setitem(g, "sweep_args", lambda config, settings, run_dir: types.SimpleNamespace(seed=0))
@@ -251,6 +257,7 @@ def test_memory_is_reported_above_what_was_in_use_and_the_4bit_copy_is_dropped(l
         gc.enable()
     assert qlora_row["peak_memory_mb"] == 1_000.0 and qlora_row["resident_weights_mb"] == 0.0
     assert lora_row["peak_memory_mb"] == 300.0 and lora_row["resident_weights_mb"] == 2_200.0
+    assert qlora_row["peak_reserved_mb"] == 1_100.0 and lora_row["peak_reserved_mb"] == 400.0
 
 
 def test_release_memory_breaks_the_forward_rebinding_cycle(lib):
@@ -287,7 +294,8 @@ def test_stale_imports_stop_with_restart_instructions(lib):
                "huggingface_hub": types.SimpleNamespace(__version__="1.2.0"), "gradio": types.SimpleNamespace()}
     installed = {"pyarrow": "18.1.0", "huggingface-hub": "1.2.0"}.__getitem__
     assert lib.stale_imports(modules, installed) == [("pyarrow", "14.0.2", "18.1.0")]
-    with pytest.raises(RuntimeError, match=r"pyarrow 14\.0\.2 → 18\.1\.0.*Runtime → Restart session, then Run all"):
+    with pytest.raises(RuntimeError,
+                       match=r"pyarrow 14\.0\.2 → 18\.1\.0.*Runtime → Restart session, then Runtime → Run all"):
         lib.require_fresh_imports(modules, installed)
     lib.require_fresh_imports({"pyarrow": types.SimpleNamespace(__version__="18.1.0")}, installed)
 

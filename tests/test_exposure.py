@@ -55,6 +55,7 @@ def test_ui_binds_to_localhost_with_a_share_link_only_on_colab(lib, in_colab):
     assert url == ("https://x.gradio.live" if in_colab else "http://127.0.0.1:7860/")
 
 
+@pytest.mark.notorch
 def test_no_remote_code_is_trusted_anywhere():
     needle = "trust_remote" + "_code"  # split so this file does not match itself
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()

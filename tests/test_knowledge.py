@@ -1,6 +1,7 @@
 """Section 5, issue 11: likelihood-scored multiple choice (held-out answers, a benchmark file), base vs fine-tuned."""
 
 import contextlib
+import math
 import json
 import types
 
@@ -256,3 +257,108 @@ def test_outputs_table_and_plot(lib, tmp_path):
     assert accuracy["fine_tuned"] == 1.0 and accuracy["difference"] == 0.5 and accuracy["n"] == 2
     assert accuracy["ci95_low"] <= 0.5 <= accuracy["ci95_high"]
     assert list(lib.evaluation_results(scores)["metric"]) == ["bleu", "perplexity"]
+
+
+# Issue 19: the held-out task scored two ways, and lm-evaluation-harness's letter format for MedMCQA and MedQA.
+
+MEDMCQA_SAMPLE = ROOT / "tests" / "data" / "medmcqa_format_sample.jsonl"
+MEDQA_SAMPLE = ROOT / "tests" / "data" / "medqa_format_sample.jsonl"
+
+
+def test_heldout_task_reports_raw_and_length_normalised_accuracy(lib, tokenizer):
+    items = lib.read_mc_file(MC_SAMPLE)
+    model = oracle_model(lib, tokenizer, items)
+    record, rows = lib.run_mc_task(model, tokenizer, {"name": "sample", "split": "all", "licence": None,
+                                                      "kind": "heldout"}, items, batch_size=8)
+    assert record["fine_tuned_accuracy"] == 1.0 and record["fine_tuned_accuracy_raw"] == 1.0
+    # The base model is uniform: every token has log-probability -log V, so the mean ties every option (chance),
+    # while the sum prefers the option with the fewest tokens. Expected by hand from the token counts:
+    expected = []
+    for item in items:
+        counts = np.array([n for _, n in lib.encode_options(tokenizer, item)])
+        shortest = np.flatnonzero(counts == counts.min())
+        expected.append(1 / len(shortest) if item["answer"] in shortest else 0.0)
+    assert record["base_accuracy"] == pytest.approx(0.25)
+    assert record["base_accuracy_raw"] == pytest.approx(np.mean(expected)) and record["base_accuracy_raw"] != 0.25
+    assert rows["base_raw_credit"].tolist() == pytest.approx(expected)
+    assert record["ci95_raw"]["diff"] == pytest.approx(1.0 - np.mean(expected))
+    assert record["ci95_width"] == pytest.approx(record["ci95"]["high"] - record["ci95"]["low"])
+    text = lib.knowledge_paragraph(record)
+    assert "Scored by the summed log-likelihood instead" in text and "points wide: with 12 items" in text
+
+
+def test_harness_prompts_are_the_harness_templates(lib):
+    doc = json.loads(MEDMCQA_SAMPLE.read_text().splitlines()[0])
+    assert lib.medmcqa_prompt(doc) == ("Question: Which vitamin deficiency causes beriberi?\nChoices:\n"
+                                       "A. Vitamin B1 (thiamine)\nB. Vitamin B12\nC. Vitamin C\nD. Vitamin D\nAnswer:")
+    doc = json.loads(MEDQA_SAMPLE.read_text().splitlines()[3])
+    assert lib.medqa_prompt(doc) == ("Question: A 30-year-old woman takes an overdose of paracetamol. Which treatment "
+                                     "should be given?\nA. Atropine\nB. Naloxone\nC. Flumazenil\nD. N-acetylcysteine\n"
+                                     "Answer:")
+
+
+def test_harness_requests_split_the_tokens_as_encode_pair_does(lib, tokenizer):
+    prompt = lib.medmcqa_prompt(json.loads(MEDMCQA_SAMPLE.read_text().splitlines()[1]))
+    requests = lib.harness_requests(tokenizer, prompt)
+    assert len(requests) == 4 and all(context == tokenizer.encode(prompt) for context, _ in requests)
+    for (context, continuation), letter in zip(requests, "ABCD"):
+        assert context + continuation == tokenizer.encode(prompt + " " + letter) and len(continuation) == 1
+        assert tokenizer.decode(continuation) == " " + letter
+    (context, continuation), *_ = lib.harness_requests(tokenizer, "Answer: ")  # a trailing space moves over
+    assert context == tokenizer.encode("Answer:") and context + continuation == tokenizer.encode("Answer:  A")
+
+
+def test_letter_scorer_against_a_hand_computed_example(lib, tokenizer):
+    items = lib.read_harness_file(MEDMCQA_SAMPLE, "MedMCQA")
+    assert [item["answer"] for item in items] == [0, 1, 2, 3, 0, 1]
+    letters = [lib.harness_requests(tokenizer, items[0]["prompt"])[i][1][0] for i in range(4)]
+    model = BiasLM(len(tokenizer))
+    model.bias.data[letters[1]], model.bias.data[letters[2]] = 2.0, 1.0  # " B" e^2, " C" e^1, every other token e^0
+    log_z = math.log(len(tokenizer) - 2 + math.exp(2) + math.exp(1))
+    expected = [-log_z, 2 - log_z, 1 - log_z, -log_z]  # log p(letter) = bias - log(sum of exp(bias))
+    scored = lib.letter_loglikelihoods(model, tokenizer, items, batch_size=8)
+    for sums, counts in scored:
+        np.testing.assert_allclose(sums, expected, rtol=1e-5)  # fp32 log-softmax over 49,152 logits: ~2e-5 off
+        assert counts.tolist() == [1, 1, 1, 1]
+    assert model.calls == [(6, max(len(tokenizer.encode(item["prompt"])) for item in items))]  # one row per item
+    assert lib.harness_choice(scored[0][0], 1) == (1, 1.0) and lib.harness_choice(scored[0][0], 0) == (1, 0.0)
+    assert lib.harness_choice([-1.0, -1.0, -2.0, -3.0], 1) == (0, 0.0)  # a tie goes to the first, as np.argmax
+    info = {**lib.HARNESS_TASKS["MedMCQA"], "source": "file"}
+    record, rows = lib.run_mc_task(model, tokenizer, info, items, batch_size=8)
+    assert record["fine_tuned_accuracy"] == pytest.approx(2 / 6)  # always " B": right where the answer is B
+    assert record["base_accuracy"] == pytest.approx(2 / 6)  # uniform: every letter ties, argmax takes " A"
+    assert (rows["base_choice"] == 0).all() and (rows["fine_tuned_choice"] == 1).all()
+    assert rows["base_raw_credit"].isna().all() and "base_accuracy_raw" not in record
+    assert record["chance"] == 0.25 and record["k"] == 3 and record["split"] == "validation"
+    assert json.loads(rows["fine_tuned_scores"][0]) == pytest.approx(expected, abs=1e-4)
+    text = lib.knowledge_paragraph(record)
+    assert "lm-evaluation-harness's (`medmcqa`, 0-shot, `acc`)" in text
+
+
+def test_medqa_file_and_bad_rows(lib, tokenizer, tmp_path):
+    items = lib.read_harness_file(MEDQA_SAMPLE, "MedQA-4-options")
+    assert [item["answer"] for item in items] == [0, 1, 2, 3] and items[1]["options"][1] == "Right coronary artery"
+    assert items[0]["prompt"].startswith("Question: A 24-year-old woman") and items[0]["prompt"].endswith("\nAnswer:")
+    record, _ = lib.run_mc_task(BiasLM(len(tokenizer)), tokenizer, {**lib.HARNESS_TASKS["MedQA-4-options"]}, items)
+    assert record["base_accuracy"] == record["fine_tuned_accuracy"] == 0.25  # uniform: " A", right once in four
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"question": "q", "opa": "a", "opb": "b", "opc": "c", "opd": "d", "cop": 4}) + "\n")
+    with pytest.raises(ValueError, match=r"bad\.jsonl:1: 'cop' must be the 0-based index"):
+        lib.read_harness_file(path, "MedMCQA")
+    path.write_text(json.dumps({"sent1": "q", "ending0": "a", "label": 0}) + "\n")
+    with pytest.raises(ValueError, match=r"bad\.jsonl:1: needs the text fields 'sent1' and 'ending0'"):
+        lib.read_harness_file(path, "MedQA-4-options")
+    assert lib.load_public_mc(False, 10, task="MedQA-4-options")[1].endswith("(offline run)")
+
+
+def test_published_numbers_are_cited_and_marked_as_not_ours(lib, tmp_path):
+    text = lib.published_paragraph(lib.PUBLISHED_MC)
+    assert "not measured by this project" in text and lib.PUBLISHED_SOURCE in text
+    assert "MedMCQA 26.6 %" in text and "MedQA-4-options 23.4 %" in text
+    assert "openlifescienceai/results" in lib.PUBLISHED_SOURCE and "TinyLlama-1.1B-intermediate-step-1431k-3T" in text
+    records = [lib.skipped_record({**lib.HARNESS_TASKS[name], "source": "hub"}, "offline", k=3)
+               for name in lib.HARNESS_TASKS]
+    assert lib.knowledge_summary(records).endswith(text)
+    written = json.loads(lib.write_knowledge(records, [], tmp_path, lib.TIE_RULE)[0].read_text())
+    assert written["published"] == lib.PUBLISHED_MC and "lm_eval/tasks/medmcqa" in written["harness_source"]
+    assert [t["name"] for t in written["tasks"]] == ["MedMCQA", "MedQA-4-options"]

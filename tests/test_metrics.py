@@ -104,14 +104,42 @@ def test_evaluation_writer_follows_spec(lib, tmp_path):
                                        "fine_tuned_rougeL", "base_bleu", "fine_tuned_bleu"]
     assert {"base_words", "fine_tuned_words", "reference_words"} <= set(table.columns)
     assert table["fine_tuned_rougeL"].mean() == pytest.approx(written["fine_tuned"]["rougeL"])
+    assert {"base_loops", "fine_tuned_loops", "base_distinct2", "fine_tuned_distinct2"} <= set(table.columns)
+    assert not {"base_hit_limit", "fine_tuned_hit_limit"} & set(table.columns)  # not generated here: not known
+    assert written["ci95"]["loop_rate"] == {"diff": 0.0, "low": 0.0, "high": 0.0}
     results = lib.evaluation_results(scores)
-    assert list(results["metric"]) == ["bleu", "rouge1", "rouge2", "rougeL", "perplexity", "mean_words"]
+    assert list(results["metric"]) == ["bleu", "rouge1", "rouge2", "rougeL", "perplexity", "mean_words",
+                                       "loop_rate", "distinct_2"]
     rouge = results.set_index("metric").loc["rougeL"]
     assert rouge["difference"] == pytest.approx(written["fine_tuned"]["rougeL"] - written["base"]["rougeL"])
     assert rouge["relative_change"] == pytest.approx(rouge["difference"] / rouge["base"])
     ci = written["ci95"]["rougeL"]
     assert (rouge["ci95_low"], rouge["ci95_high"]) == (ci["low"], ci["high"])
     assert results.set_index("metric").loc[["rouge1", "perplexity"], "ci95_low"].isna().all()
+
+
+def test_degeneration_is_scored_per_answer_and_per_model(lib):
+    looping = "Fever (usually mild) " * 5
+    frame = predictions_frame(base=[looping, "pain", "aspirin is a drug", looping],
+                              tuned=[SENTENCE, OTHER, looping, "penicillin for ten days"],
+                              references=[SENTENCE, OTHER, "aspirin irreversibly inhibits cyclooxygenase",
+                                          "penicillin for ten days"])
+    frame["base_hit_limit"], frame["fine_tuned_hit_limit"] = [True, False, False, True], [False, False, True, False]
+    scored = lib.example_scores(frame)
+    assert scored["base_loops"].tolist() == [True, False, False, True]
+    assert scored["fine_tuned_loops"].tolist() == [False, False, True, False]
+    assert scored["base_hit_limit"].tolist() == [True, False, False, True]
+    assert scored["fine_tuned_distinct2"][0] == 1.0 and scored["base_distinct2"][0] < 0.5
+    summary = lib.summarize_scores(scored, n_resamples=200, seed=0)
+    assert summary["base"]["loop_rate"] == 0.5 and summary["fine_tuned"]["loop_rate"] == 0.25
+    assert summary["base"]["hit_max_new_tokens"] == 0.5 and summary["fine_tuned"]["hit_max_new_tokens"] == 0.25
+    ci = summary["ci95"]["loop_rate"]
+    assert ci["diff"] == pytest.approx(-0.25) and ci["low"] <= -0.25 <= ci["high"]
+    scores = lib.with_perplexity(summary, {"base": 9.0, "fine_tuned": 8.0}, 4)
+    table = lib.evaluation_results(scores).set_index("metric")
+    assert list(table.index[-3:]) == ["loop_rate", "distinct_2", "hit_max_new_tokens"]
+    assert table.loc["loop_rate", "difference"] == pytest.approx(-0.25)
+    assert table.loc["loop_rate", "ci95_low"] == ci["low"] and np.isnan(table.loc["distinct_2", "ci95_low"])
 
 
 def test_plots_are_written(lib, tmp_path):
@@ -142,7 +170,8 @@ def test_generate_answers_in_input_order(lib, peft_model, tokenizer):
 
 def test_zero_init_adapter_matches_base(lib, peft_model, tokenizer):
     frame = lib.answer_with_both(peft_model, tokenizer, ["How does aspirin work?"], max_new_tokens=4, batch_size=1)
-    assert list(frame.columns) == ["question", "base_answer", "fine_tuned_answer"]
+    assert list(frame.columns) == ["question", "base_answer", "fine_tuned_answer", "base_hit_limit",
+                                   "fine_tuned_hit_limit"]
     assert frame["base_answer"][0] == frame["fine_tuned_answer"][0]
     ppl = lib.model_perplexities(peft_model, tokenizer, pd.DataFrame({"question": ["What is hypertension?"],
                                                                       "answer": ["High blood pressure."]}), 1)

@@ -61,6 +61,36 @@ def test_data_outputs(run):
     assert list(splits["split"]) == ["train", "val", "test"] and (splits["examples"] > 0).all()
     stats = pd.read_csv(results / "metrics" / "data_statistics.csv")
     assert {"kind", "split", "field"} <= set(stats.columns) and len(stats) > 0
+    counted = set(stats.loc[stats["kind"] == "cleaning", "field"])
+    assert {"rows_with_html_stripped", "rows_with_percent_escapes_decoded", "rows_with_mojibake_fixed",
+            "rows_with_characters_normalised", "dropped_exact_duplicates"} <= counted
+    config = json.loads((results / "run_config.json").read_text())
+    assert config["max_new_tokens_rule"]["cap"] == 24 and 16 <= config["max_new_tokens"] <= 24
+
+
+def test_decoding_is_chosen_on_validation_and_used_everywhere(run, lib):
+    results, notebook = run
+    table = pd.read_csv(results / "metrics" / "decoding_selection.csv")
+    assert list(table["setting"]) == list(lib.DECODING_GRID) and table["chosen"].sum() == 1
+    assert (table["n"] == lib.DECODING_EXAMPLES["smoke"]).all() and table["within_noise"].any()
+    chosen = table.loc[table["chosen"]].iloc[0]
+    assert chosen["within_noise"] and chosen["loop_rate"] == table.loc[table["within_noise"], "loop_rate"].min()
+    saved = json.loads((results / "models" / "final_adapter" / "generation_config.json").read_text())
+    config = json.loads((results / "run_config.json").read_text())
+    assert config["decoding"]["chosen"] == chosen["setting"] and saved["max_new_tokens"] == config["max_new_tokens"]
+    for key, value in lib.DECODING_GRID[chosen["setting"]].items():
+        assert saved[key] == value
+    predictions = pd.read_csv(results / "metrics" / "predictions.csv")
+    assert {"base_loops", "fine_tuned_loops", "base_hit_limit", "fine_tuned_hit_limit", "base_distinct2"} <= set(
+        predictions.columns)
+    metrics = pd.read_csv(results / "metrics" / "evaluation_results.csv").set_index("metric")
+    assert metrics.loc["loop_rate", "fine_tuned"] == predictions["fine_tuned_loops"].mean()
+    assert metrics.loc["hit_max_new_tokens", "base"] == predictions["base_hit_limit"].mean()
+    report = (results / "REPORT.md").read_text()
+    assert "### Decoding, chosen on the validation split" in report and f"**{chosen['setting']}** was chosen" in report
+    assert "### Degeneration: loops and cut-off answers" in report
+    sources = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+    assert 'splits["val"].head(DECODING_EXAMPLES' in sources and "GENERATION_CONFIG, S[\"seed\"])" in sources
 
 
 def test_experiment_table_has_six_measured_rows_one_selected(run):
@@ -155,9 +185,13 @@ def test_knowledge_outputs(run):
     ci = heldout["ci95"]
     assert ci["low"] <= ci["diff"] <= ci["high"]
     assert ci["diff"] == pytest.approx(heldout["fine_tuned_accuracy"] - heldout["base_accuracy"])
+    assert heldout["base_accuracy_raw"] is not None and heldout["ci95_width"] >= 0
     benchmark = tasks["MedMCQA"]
     assert benchmark["split"] == "validation" and benchmark["licence"] == "Apache-2.0"
     assert benchmark["status"] in {"ok", "skipped"} and (benchmark["status"] == "ok" or benchmark["reason"])
+    medqa = tasks["MedQA-4-options"]
+    assert medqa["split"] == "test" and medqa["format"] == benchmark["format"] == "harness"
+    assert written["published"] and "not measured by this project" in written["summary"]
     items = pd.read_csv(results / "metrics" / "knowledge_items.csv")
     assert {"task", "question", "correct", "base_choice", "fine_tuned_choice", "base_scores",
             "fine_tuned_scores"} <= set(items.columns)

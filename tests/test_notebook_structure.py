@@ -4,8 +4,11 @@ import ast
 import re
 
 import nbformat
+import pytest
 
 from conftest import ROOT
+
+pytestmark = pytest.mark.notorch  # reads the notebook only: runs under Python 3.13 too
 
 NOTEBOOK = nbformat.read(ROOT / "medical-llm-pipeline-standalone-colab.ipynb", as_version=4)
 MAX_CODE_LINES = 80

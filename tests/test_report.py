@@ -37,7 +37,9 @@ def make_run(out, lib):
         "profile": "smoke", "model_id": "HuggingFaceTB/SmolLM2-135M-Instruct", "model_source": "embedded",
         "dataset": "/x/data.json", "dataset_source": "local", "device": "AMD EPYC", "dtype": "float32", "seed": 42,
         "versions": {"torch": "2.13"}, "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": dt.datetime.now().isoformat(timespec="seconds")}))
+        "finished_at": dt.datetime.now().isoformat(timespec="seconds"), "max_new_tokens": 24,
+        "max_new_tokens_rule": {"quantile": 0.9, "cap": 24, "uncapped": 57},
+        "decoding": {"chosen": "no_repeat_ngram_size=4", "rule": "the lowest loop rate within noise of the best"}}))
     write(out / "metrics" / "split_summary.csv", "split,examples\ntrain,50\nval,6\ntest,4\n")
     write(out / "metrics" / "data_statistics.csv",
           "kind,split,field,characters_count,tokens_mean,tokens_median,tokens_max\n"
@@ -67,8 +69,20 @@ def make_run(out, lib):
     lib.evaluation_results(scores, knowledge).to_csv(out / "metrics" / "evaluation_results.csv", index=False)
     pd.DataFrame({"question": ["q1", "q2", "q3"], "reference": ["r1", "r2", "r3"],
                   "base_answer": ["b1", "b2", "b3"], "fine_tuned_answer": ["f1", "f2", "f3"],
-                  "base_rougeL": [0.1, 0.5, 0.2], "fine_tuned_rougeL": [0.6, 0.1, 0.25]}).to_csv(
+                  "base_rougeL": [0.1, 0.5, 0.2], "fine_tuned_rougeL": [0.6, 0.1, 0.25],
+                  "base_loops": [True, True, False], "fine_tuned_loops": [False, False, False],
+                  "base_distinct2": [0.5, 0.6, 1.0], "fine_tuned_distinct2": [1.0, 0.9, 0.8],
+                  "base_hit_limit": [True, True, True], "fine_tuned_hit_limit": [False, True, False]}).to_csv(
         out / "metrics" / "predictions.csv", index=False)
+    decoding = pd.DataFrame({"setting": ["greedy", "no_repeat_ngram_size=4"], "n": [4, 4], "rougeL": [0.31, 0.29],
+                             "rougeL_ci95_low": [0.2, 0.18], "rougeL_ci95_high": [0.4, 0.39], "loop_rate": [0.5, 0.0],
+                             "diff_to_best": [0.0, -0.02], "diff_ci95_low": [0.0, -0.08],
+                             "diff_ci95_high": [0.0, 0.03], "within_noise": [True, True],
+                             "hit_max_new_tokens": [0.75, 0.25], "distinct_2": [0.6, 0.95], "mean_words": [40, 30],
+                             "seconds": [12.0, 13.5], "chosen": [False, True]})
+    decoding.to_csv(out / "metrics" / "decoding_selection.csv", index=False)
+    write(out / "models" / "final_adapter" / "generation_config.json",
+          json.dumps({"max_new_tokens": 24, "no_repeat_ngram_size": 4, "do_sample": False}))
     write(out / "metrics" / "ui_status.json", json.dumps({"built": True, "launched": True, "reason": None}))
     for name in ("data_lengths", "experiment_comparison", "training_curves", "evaluation_comparison"):
         write(out / "visualizations" / f"{name}.png", PNG)
@@ -151,6 +165,34 @@ def test_report_numbers_come_from_the_files(lib, run_dir):
         assert f"(visualizations/{plot}.png)" in report
     assert "**helped most** — ROUGE-L base 0.100, fine-tuned 0.600" in report
     assert "**hurt most** — ROUGE-L base 0.500, fine-tuned 0.100" in report
+
+
+def test_report_reads_loops_and_the_decoding_choice_from_the_files(lib, run_dir):
+    report = (run_dir / "REPORT.md").read_text()
+    assert "answered by both models (decoding `no_repeat_ngram_size=4`, chosen on the validation split" in report
+    assert "### Degeneration: loops and cut-off answers" in report
+    assert "base 2 of 3 (67 %), fine-tuned 0 of 3 (0 %)" in report
+    assert "Cut off at `max_new_tokens` = 24: base 3 of 3 (100 %), fine-tuned 1 of 3 (33 %)" in report
+    assert "the 90 % quantile of the training answers' length in tokens plus the end-of-turn token (57), capped at 24" \
+        in report
+    assert "### Decoding, chosen on the validation split" in report
+    assert "| no_repeat_ngram_size=4 | 0.29 | 0.18 | 0.39 | -0.08 | 0.03 | yes | 0 | 0.25 |" in report
+    assert ("On 4 validation questions answered by the fine-tuned model, **no_repeat_ngram_size=4** was chosen: loop "
+            "rate 0 % (greedy: 50 %), ROUGE-L 0.290 (95 % CI [0.180, 0.390]). The comparison took 26 s") in report
+    assert "Rule, fixed before the run: the lowest loop rate within noise of the best." in report
+    card = (run_dir / "models" / "final_adapter" / "README.md").read_text()
+    assert "**Decoding:** `no_repeat_ngram_size=4`, chosen on the validation split, at most 24 new tokens" in card
+
+
+def test_a_run_without_the_new_measures_reports_none_of_them(lib, run_dir):
+    (run_dir / "metrics" / "decoding_selection.csv").unlink()
+    predictions = pd.read_csv(run_dir / "metrics" / "predictions.csv")
+    predictions[["question", "reference", "base_answer", "fine_tuned_answer", "base_rougeL",
+                 "fine_tuned_rougeL"]].to_csv(run_dir / "metrics" / "predictions.csv", index=False)
+    report = lib.build_report(run_dir)
+    assert "(greedy decoding, same prompt)" in report
+    assert "Degeneration" not in report and "### Decoding" not in report
+    assert failed(lib.rubric_check(run_dir)) == {"metrics/decoding_selection.csv": "missing"}
 
 
 def test_examples_cite_quoted_data_and_survive_without_its_text(lib, run_dir):

@@ -40,9 +40,12 @@ LOOK_ALIKES = [
 
 
 def matched_rules(lib, message):
-    """Names of the red-flag rules whose notices a message triggers."""
+    """Names of the red-flag rules a message raises; each of their notices starts with the rule's notice text."""
     notices = lib.red_flag_notices(message)
-    return [rule.name for rule in lib.RED_FLAG_RULES if rule.notice in notices]
+    names = [found.rule.name for found in lib.red_flag_findings(message)]
+    assert len(notices) == len(names) and all(n.startswith(found.rule.notice) and "Why this notice" in n
+                                              for n, found in zip(notices, lib.red_flag_findings(message)))
+    return names
 
 
 @pytest.mark.parametrize("message,rule", RED_FLAGS.items())
@@ -55,10 +58,16 @@ def test_textbook_look_alikes_are_not_emergencies(lib, message):
     assert lib.red_flag_notices(message) == []
 
 
-def test_red_flag_table_is_small_and_complete(lib):
+def test_red_flag_table_is_complete_and_well_formed(lib):
     names = [rule.name for rule in lib.RED_FLAG_RULES]
-    assert len(names) == len(set(names)) and 6 <= len(names) <= 12
-    assert all(rule.patterns and "emergency" in rule.notice.lower() for rule in lib.RED_FLAG_RULES)
+    assert len(names) == len(set(names)) and 12 <= len(names) <= 30
+    assert all(rule.triggers and "emergency" in rule.notice.lower() for rule in lib.RED_FLAG_RULES)
+    used = {concept for rule in lib.RED_FLAG_RULES for trigger in rule.triggers
+            for part in lib.parse_trigger(trigger)[0] for group in (part[0], part[2] or ()) for concept in group}
+    vetoes = {veto for rule in lib.RED_FLAG_RULES for trigger in rule.triggers
+              for veto in lib.parse_trigger(trigger)[1]}
+    vital = {name for name in used if name.startswith(lib.VITAL_PREFIXES)}
+    assert used - vital <= set(lib.CONCEPTS) and vetoes - {"mild"} <= set(lib.CONCEPTS)  # no typo in a trigger
 
 
 @pytest.mark.parametrize("message", ["Write a python function to sort a list", "Who won the football world cup?",
@@ -111,6 +120,35 @@ def test_context_limit_uses_the_model_config(lib, embedded_model):
 def test_sampling_is_greedy_at_zero_temperature(lib):
     assert lib.sampling_kwargs(0, 0.9) == {"do_sample": False}
     assert lib.sampling_kwargs(0.7, 0.9) == {"do_sample": True, "temperature": 0.7, "top_p": 0.9}
+
+
+def test_reply_config_keeps_the_chosen_repetition_settings(lib, embedded_model):
+    model, tokenizer = embedded_model
+    chosen = lib.decoding_config(model, tokenizer, lib.DECODING_GRID["no_repeat_ngram_size=4"], 96)
+    greedy = lib.reply_config(chosen, 20, 0.0, 0.9)
+    assert greedy.no_repeat_ngram_size == 4 and greedy.max_new_tokens == 20 and not greedy.do_sample
+    assert greedy.temperature is None and greedy.top_p is None
+    greedy.validate(strict=True)
+    sampled = lib.reply_config(chosen, 30, 0.5, 0.8)
+    assert sampled.do_sample and sampled.temperature == 0.5 and sampled.top_p == 0.8
+    assert sampled.no_repeat_ngram_size == 4
+    sampled.validate(strict=True)
+    assert chosen.max_new_tokens == 96 and not chosen.do_sample  # the chosen settings themselves are not changed
+    from_sampling = lib.decoding_config(model, tokenizer, lib.DECODING_GRID["sampling (T=0.7, top_p=0.9, seeded)"], 9)
+    lib.reply_config(from_sampling, 9, 0, 0.9).validate(strict=True)  # greedy from a sampling choice: no leftovers
+
+
+def test_stream_reply_uses_the_chosen_generation_config(lib, peft_model, tokenizer):
+    chosen = lib.decoding_config(peft_model, tokenizer, lib.DECODING_GRID["no_repeat_ngram_size=3"], 64)
+    texts = list(lib.stream_reply(peft_model, tokenizer, lib.build_messages("What is anaemia?"), max_new_tokens=6,
+                                  generation_config=chosen))
+    assert texts and 0 < len(tokenizer(texts[-1], add_special_tokens=False)["input_ids"]) <= 7  # the slider's length
+    shown, _ = list(lib.chat_turn(peft_model, tokenizer, "What is gout?", [], [], max_new_tokens=4,
+                                  generation_config=chosen))[-1]
+    assert shown[-1]["content"].strip()
+    notes, base, tuned = list(lib.compare_turn(peft_model, tokenizer, "What is gout?", max_new_tokens=3,
+                                               generation_config=chosen))[-1]
+    assert base.strip() and tuned.strip()
 
 
 def test_stream_reply_yields_growing_text(lib, peft_model, tokenizer):
@@ -209,6 +247,17 @@ def test_build_ui_returns_blocks(lib, peft_model, tokenizer):
     demo = lib.build_ui(peft_model, tokenizer, {"max_new_tokens": 12})
     assert isinstance(demo, gr.Blocks)
     assert demo.config["title"].startswith("Medical")
+    props = {c["props"].get("elem_id"): c["props"] for c in demo.config["components"]}
+    assert props["chat-temperature"]["value"] == 0.0 and "decoding" not in props
+
+
+def test_build_ui_starts_at_the_chosen_decoding(lib, peft_model, tokenizer):
+    chosen = lib.decoding_config(peft_model, tokenizer, lib.DECODING_GRID["sampling (T=0.7, top_p=0.9, seeded)"], 12)
+    demo = lib.build_ui(peft_model, tokenizer, {"max_new_tokens": 12, "generation_config": chosen,
+                                                "decoding": "sampling (T=0.7, top_p=0.9, seeded)"})
+    props = {c["props"].get("elem_id"): c["props"] for c in demo.config["components"]}
+    assert props["chat-temperature"]["value"] == 0.7 and props["compare-top-p"]["value"] == 0.9
+    assert "chosen on the validation split" in props["decoding"]["value"]
 
 
 def test_load_finetuned_restores_a_saved_adapter(lib, peft_model, tokenizer, tmp_path, embedded_model):
@@ -228,8 +277,10 @@ def work_cells():
             if cell.cell_type == "code" and "lib" not in cell.metadata.get("tags", [])]
 
 
-def test_work_cells_reload_the_adapter_and_launch_on_localhost(lib, peft_model, tmp_path):
+def test_work_cells_reload_the_adapter_and_launch_on_localhost(lib, peft_model, tokenizer, tmp_path):
     peft_model.save_pretrained(tmp_path / "models" / "final_adapter")
+    lib.decoding_config(peft_model, tokenizer, lib.DECODING_GRID["no_repeat_ngram_size=4"], 8).save_pretrained(
+        tmp_path / "models" / "final_adapter")
     notices = []
     settings = {"launch_ui": True, "max_new_tokens": 8, "device": "cpu", "dtype": "float32"}
     namespace = {**vars(lib), "sys": sys, "S": settings, "OUT": tmp_path, "MODEL_PATH": lib.embedded_model_dir(),
@@ -239,6 +290,7 @@ def test_work_cells_reload_the_adapter_and_launch_on_localhost(lib, peft_model, 
     try:
         assert notices and "kernel restarted" in notices[0]
         assert hasattr(namespace["ft_model"], "disable_adapter")
+        assert namespace["GENERATION_CONFIG"].no_repeat_ngram_size == 4  # the decoding saved with the adapter
         assert namespace["UI_URL"].startswith("http://127.0.0.1:")
     finally:
         namespace["demo"].close()

@@ -164,3 +164,44 @@ def test_compare_tab_shows_two_answers(page):
     page.locator("#compare").click()
     answers = wait_until_settled(lambda: all(compare_answers(page)) and compare_answers(page))
     assert not any(answer.startswith("❌") for answer in answers)
+
+
+PAYLOADS = ['<script>window.__pwned = "script"</script>What is gout?',
+            '<img src="http://img.attacker.example/x.png" onerror="window.__pwned = \'onerror\'"> chest pain?',
+            '<iframe src="http://frame.attacker.example/" onload="window.__pwned = \'iframe\'"></iframe> hello',
+            'Look: ![pixel](http://pixel.attacker.example/track.png) is this a rash?',
+            'See [my results](http://link.attacker.example/phish) and <a href="javascript:window.__pwned=1">this</a>',
+            '<svg onload="window.__pwned = \'svg\'"><circle r="5"/></svg> <b onmouseover="window.__pwned=1">bold</b>']
+
+
+def outside_host(url):
+    """The host of a URL when it is not this machine (127.0.0.1, localhost), else None."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if parsed.scheme in ("data", "blob", "about"):
+        return None
+    return None if parsed.hostname in ("127.0.0.1", "localhost", "::1", None) else parsed.hostname
+
+
+def test_chat_renders_nothing_active(page):
+    """HTML and Markdown payloads in the chat: no script runs, nothing is fetched from outside, nothing is embedded."""
+    page.get_by_role("tab", name="Chat").click()  # an earlier test may have left the compare tab open
+    page.locator("#clear").click()
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    for payload in PAYLOADS:
+        before = len(bot_texts(page))
+        ask(page, payload)
+        wait_until_settled(lambda: len(bot_texts(page)) > before and bot_texts(page))
+    page.wait_for_timeout(1500)  # give an injected image, frame or script the time to load
+    chat = page.locator("#chat")
+    assert page.evaluate("window.__pwned") is None, "an injected script ran"
+    assert chat.locator("script, iframe, object, embed, svg[onload], img[onerror]").count() == 0
+    images = chat.locator("img").evaluate_all("nodes => nodes.map(n => n.getAttribute('src'))")
+    assert not [src for src in images if src and outside_host(src)], images
+    assert not [url for url in requests if outside_host(url) and "attacker" in url], requests
+    assert not [url for url in requests if outside_host(url)], f"requests to other hosts: {requests}"
+    links = chat.locator("a").evaluate_all("nodes => nodes.map(n => n.getAttribute('href'))")
+    assert not [href for href in links if href and href.strip().lower().startswith("javascript:")], links
+    assert "my results" in chat.inner_text()  # the text itself is still shown

@@ -46,6 +46,7 @@ def run_settings(lib, options):
         params[name] = lib._parse_env_value(value, lib.PARAM_DEFAULTS[name])
     device = lib.detect_device(params["PRECISION"])
     lib.use_trl_triton_loss(device["triton_loss"])
+    lib.use_sdpa_gqa(device["sdpa_gqa"])
     settings = lib.build_run_settings(params, device)
     if options.grad_accum is not None:
         settings["grad_accum"] = options.grad_accum
@@ -57,7 +58,7 @@ def choose_config(lib, settings, name):
     table = Path(settings["results_dir"]) / "experiments" / "experiment_tracking.csv"
     if name is None and table.is_file():
         return lib.selected_config(lib.pd.read_csv(table))
-    configs = {c["config"]: c for c in lib.sweep_configs(settings["device"] == "cuda")}
+    configs = {c["config"]: c for c in lib.sweep_configs(settings["qlora"])}
     if name in configs:
         return configs[name]
     given = "no --config was given" if name is None else f"--config {name!r} is not one of {', '.join(configs)}"
@@ -65,8 +66,8 @@ def choose_config(lib, settings, name):
                      "(it writes the table), or pass --config NAME.")
 
 
-def prepare(lib, settings):
-    """Model, tokenizer and train/val datasets, prepared as the notebook's Sections 0-3 do."""
+def prepare(lib, settings, config):
+    """Base model (a 4-bit copy for a QLoRA row, as Section 4 trains it), tokenizer, train/val datasets."""
     from accelerate import PartialState
 
     state = PartialState(cpu=settings["device"] == "cpu")
@@ -77,17 +78,20 @@ def prepare(lib, settings):
         model, tokenizer = lib.load_model_and_tokenizer(model_path, device, settings["dtype"],
                                                         quantize_4bit=settings.get("quantize_4bit", False))
         raw, _, _ = lib.load_dataset_frame(settings["dataset"], online)
+        base = lib.training_base(config, model, settings, model_path)  # the notebook's Section 4 does the same
+    if base is not model:
+        lib.release_memory(settings["device"], model)
     splits, _, _ = lib.data_pipeline(lib.map_columns(raw), tokenizer, settings)  # the notebook's own data steps
     train_ds = lib.Dataset.from_list(lib.to_prompt_completion(splits["train"]))
     val_ds = lib.Dataset.from_list(lib.to_prompt_completion(splits["val"]))
-    return model, tokenizer, train_ds, val_ds
+    return base, tokenizer, train_ds, val_ds
 
 
-def main(argv=None):
+def main(argv=None, lib=None):
     """Train the selected configuration in this process (one of WORLD_SIZE) and write the outputs once."""
     options = parse_args(argv)
     os.environ.setdefault("MEDLLM_HOME", str(ROOT))  # where the embedded data sample is found
-    lib = nbload.load_lib(options.notebook)
+    lib = lib or nbload.load_lib(options.notebook)
     settings = run_settings(lib, options)
     lib.per_process_accumulation(settings["grad_accum"], lib.world_size())  # refuse before loading anything
     config = choose_config(lib, settings, options.config)
@@ -95,7 +99,7 @@ def main(argv=None):
     for folder in ("metrics", "visualizations", "models"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     lib.warnings.filterwarnings("ignore", message=".*padding-free.*")
-    model, tokenizer, train_ds, val_ds = prepare(lib, settings)
+    model, tokenizer, train_ds, val_ds = prepare(lib, settings, config)
     rank = int(os.environ.get("RANK", "0"))
     print(f"[rank {rank}/{lib.world_size()}] training {config['config']} on {len(train_ds)} examples", flush=True)
     lib.train_final(model, tokenizer, train_ds, val_ds, config, settings, out)
