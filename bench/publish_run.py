@@ -61,6 +61,17 @@ def strip_quoting_outputs(notebook_path, texts, name, licence):
     return removed
 
 
+def drop_images(notebook_path, target):
+    """Copy the executed notebook without its inline PNGs (each plot is committed under visualizations/)."""
+    notebook = nbformat.read(notebook_path, as_version=4)
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if "image/png" in output.get("data", {}):
+                output["data"].pop("image/png")
+                output["data"]["text/plain"] = "[plot omitted in the committed copy: see visualizations/]"
+    nbformat.write(notebook, target)
+
+
 def publish(run, dest):
     """Copy the run's publishable files from run to dest (replacing dest); return the copied paths."""
     run, dest = Path(run), Path(dest)
@@ -77,6 +88,8 @@ def publish(run, dest):
         if columns:
             frame = pd.read_csv(path)
             frame.drop(columns=[c for c in columns if c in frame.columns]).to_csv(target, index=False)
+        elif path.name == "executed_notebook.ipynb":
+            drop_images(path, target)
         else:
             shutil.copy2(path, target)
         if target.stat().st_size > LIMIT:
