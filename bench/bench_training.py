@@ -57,22 +57,11 @@ DEFAULT_INSTRUCTION = "Answer this question truthfully"
 
 # ----------------------------------------------------------------------------------------------- helpers
 def load_notebook_lib():
-    """The notebook's `lib` cells as a module, built from the current nb/*.py sources (not a stale .ipynb)."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    sys.path.insert(0, str(ROOT / "tools"))
-    import nbload
+    """The medllm package (the code the notebook embeds) as one namespace."""
+    sys.path.insert(0, str(ROOT))
+    import medllm
 
-    try:
-        import build_notebook
-
-        with tempfile.NamedTemporaryFile("w", suffix=".ipynb", delete=False) as handle:
-            handle.write(build_notebook.build())
-        try:
-            return nbload.load_lib(handle.name)
-        finally:
-            os.unlink(handle.name)
-    except ImportError:  # no jupytext: fall back to the generated notebook
-        return nbload.load_lib()
+    return medllm.namespace()
 
 
 class TokenCounter:

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-import nbload  # noqa: E402
+sys.path.insert(0, str(ROOT))
+import medllm  # noqa: E402
 
 
 def main():
@@ -31,7 +31,7 @@ def main():
     args = parser.parse_args()
     if args.threads:
         __import__("torch").set_num_threads(args.threads)
-    lib = nbload.load_lib()
+    lib = medllm.namespace()
     from peft import LoraConfig, get_peft_model
 
     settings = lib.PROFILES["cpu"]

@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-import nbload  # noqa: E402
+sys.path.insert(0, str(ROOT))
+import medllm  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "medical_meadow_wikidoc_patient_information.json"
 CONFIG = {"config": "r16-all-lr1e-3", "learning_rate": 1e-3, "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.05,
@@ -119,7 +119,7 @@ def main(argv=None):
     import numpy as np
     import pandas as pd
 
-    lib = nbload.load_lib()
+    lib = medllm.namespace()
     device = lib.detect_device("fp32")
     settings = {**lib.build_run_settings({**lib.PARAM_DEFAULTS, "PROFILE": "cpu"}, device), "progress": False}
     model, tokenizer = lib.load_model_and_tokenizer(str(lib.embedded_model_dir()), "cpu", "float32")

@@ -13,8 +13,8 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-import nbload  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import medllm  # noqa: E402
 from reference_check import report_mismatches  # noqa: E402
 
 KEEP_SUFFIXES = {".csv", ".json", ".png", ".md", ".ipynb"}
@@ -108,7 +108,7 @@ def main():
         removed = strip_quoting_outputs(executed, data_texts(config["dataset"]), Path(config["dataset"]).name,
                                         "CC BY-SA")
         print(f"removed {removed} notebook outputs that quote the data's text")
-    problems = report_mismatches(nbload.load_lib(), Path(dest))
+    problems = report_mismatches(medllm.namespace(), Path(dest))
     if problems:
         raise SystemExit("REPORT.md does not match the copied files:\n" + "\n".join(problems))
     print(f"published {len(copied)} files to {dest}; REPORT.md matches them")

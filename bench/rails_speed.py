@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-import nbload  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import medllm  # noqa: E402
+import medllm.rails  # noqa: E402
 from test_rails_input import hostile_strings, turn_path  # noqa: E402
 
-DATA = nbload.ROOT / "tests" / "data"
+DATA = ROOT / "tests" / "data"
 PARTS = ["red_flags_frozen.csv", "red_flags_part_c.csv", "red_flags_validation.csv", "red_flags_dev.csv",
          "red_flags.csv"]
 
@@ -37,7 +39,7 @@ def timings(lib, messages):
 
 def main():
     """Print median, 95th percentile and maximum per message set and engine, with the load."""
-    lib = nbload.load_lib()
+    lib = medllm.namespace()
     real = [text for part in PARTS for text in pd.read_csv(DATA / part, dtype=str).iloc[:, 1 if part != "red_flags.csv"
                                                                                         else 0]]
     sets = {"benchmark messages": real, "hostile strings": hostile_strings(),
@@ -45,7 +47,7 @@ def main():
     print(f"load before: {os.getloadavg()}; regex engine {lib.REGEX_ENGINE}")
     for engine in ("re2", "re"):
         if engine == "re":
-            lib.re2 = None
+            lib.re2 = medllm.rails.re2 = None  # the rails look re2 up in their own module
         lib.compile_rx.cache_clear()
         turn_path(lib, "warm-up")
         for name, messages in sets.items():

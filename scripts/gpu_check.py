@@ -1,4 +1,4 @@
-"""GPU self-check under T4 conditions, reusing the notebook's own functions (its `lib` cells).
+"""GPU self-check under T4 conditions, reusing the notebook's own functions (the medllm package).
 
 Runs 2 steps of every sweep configuration (QLoRA included), 2 steps of the final training, batched generation
 of 8 questions, the perplexity pass and the UI build; prints per stage the time, the peak memory and ✓/✗, then
@@ -23,8 +23,9 @@ import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-import nbload  # noqa: E402
+sys.path.insert(0, str(ROOT))
+import medllm  # noqa: E402
+import medllm.train  # noqa: E402
 
 T4_MEMORY_GB = 15.0
 NEEDED = ("device_decision", "detect_device", "use_trl_triton_loss", "build_run_settings", "load_model_and_tokenizer",
@@ -304,7 +305,7 @@ def run_checks(lib, args, work_dir):
         require(training_problems(trainer, settings["sweep_steps"]), "training")
         return trainer, seconds
 
-    lib.train_one = checked_train_one  # run_sweep_config looks it up in the notebook's namespace
+    medllm.train.train_one = checked_train_one  # run_sweep_config looks it up in its own module
     for config in lib.sweep_configs(settings["qlora"])[:args.sweep_configs]:
         row = stages.run(f"sweep: {config['config']}", lambda config=config: lib.run_sweep_config(
             config, model, tokenizer, train_ds, splits["val"], settings, path, work_dir / "runs"))
@@ -352,7 +353,7 @@ def run_checks(lib, args, work_dir):
 def main(argv=None):
     """Dry run, or every stage and one verdict line; exit status 0 only when everything passed."""
     args = parse_args(argv)
-    lib = nbload.load_lib()
+    lib = medllm.namespace()
     print("GPU self-check stages:")
     if args.dry_run:
         return dry_run(lib)

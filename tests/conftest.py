@@ -1,6 +1,6 @@
-"""Shared fixtures: the notebook's lib cells as a module, and the embedded model loaded once per session.
+"""Shared fixtures: the medllm package as one namespace, and the embedded model loaded once per session.
 
-Tests marked `notorch` need neither torch nor the notebook's `lib` cells (which import torch); CI also runs them under
+Tests marked `notorch` need neither torch nor the package's torch-importing modules; CI also runs them under
 Python 3.13 (Colab's Python), where no torch installs here (`scripts/test_py313.sh`). Without torch, test files that
 hold no such test are not collected at all.
 """
@@ -11,17 +11,16 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import nbload  # noqa: E402
-
-ROOT = nbload.ROOT
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the medllm package
+sys.path.insert(0, str(ROOT / "scripts"))  # fake_devices, shared with scripts/gpu_check.py
 SHARED_DATA = ROOT.parent / "shared" / "data" / "medical_meadow_wikidoc_patient_information.json"
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 
 
 def pytest_configure(config):
     """Register the `notorch` marker."""
-    config.addinivalue_line("markers", "notorch: needs neither torch nor the notebook's lib cells (runs on 3.13 too)")
+    config.addinivalue_line("markers", "notorch: needs neither torch nor medllm's torch modules (runs on 3.13 too)")
 
 
 def pytest_ignore_collect(collection_path, config):
@@ -33,14 +32,29 @@ def pytest_ignore_collect(collection_path, config):
 
 @pytest.fixture(scope="session")
 def install_lib():
-    """The notebook's install-step cells (tag `install`) loaded into a module: no torch needed."""
-    return nbload.load_lib(tag="install")
+    """medllm.install, the install step: no torch needed."""
+    import medllm.install
+
+    return medllm.install
 
 
 @pytest.fixture(scope="session")
 def lib():
-    """The notebook's `lib` cells loaded into a module."""
-    return nbload.load_lib()
+    """Every public name of the medllm package in one namespace (patch a name in its own module, not here)."""
+    import medllm
+
+    return medllm.namespace()
+
+
+def patch_everywhere(monkeypatch, lib, name, value):
+    """Replace `name` in the test namespace and in every medllm module that holds it (where callers look it up)."""
+    import medllm
+
+    monkeypatch.setattr(lib, name, value)
+    for module in medllm.MODULES:
+        target = sys.modules.get(f"medllm.{module}")
+        if target is not None and hasattr(target, name):
+            monkeypatch.setattr(target, name, value)
 
 
 @pytest.fixture(scope="session")

@@ -123,7 +123,9 @@ def test_chat_format_labels_only_the_answer(lib, tokenizer):
 
 def test_papermill_sees_every_parameter_with_its_default(lib):
     import papermill
-    from nbload import NOTEBOOK
+    from conftest import ROOT
+
+    NOTEBOOK = ROOT / "medical-llm-pipeline-standalone-colab.ipynb"
 
     found = papermill.inspect_notebook(str(NOTEBOOK))
     assert list(found) == list(lib.PARAM_DEFAULTS)  # a line papermill cannot parse would be missing here

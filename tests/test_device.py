@@ -7,7 +7,6 @@ import weakref
 from pathlib import Path
 
 import nbformat
-import nbload
 import pytest
 import torch
 
@@ -153,10 +152,11 @@ def test_trainer_keeps_trainable_params_fp32_on_a_quantized_model(lib, tokenizer
 
 
 def function_source(name):
-    """The source of one function defined in the notebook's lib cells."""
+    """The source of one function defined in the medllm package."""
     import ast
 
-    for source in nbload.lib_source():
+    for path in sorted((ROOT / "medllm").glob("*.py")):
+        source = path.read_text()
         for node in ast.parse(source).body:
             if isinstance(node, ast.FunctionDef) and node.name == name:
                 return ast.get_source_segment(source, node)
@@ -168,7 +168,7 @@ def test_sweep_and_final_training_use_the_fixed_trainer_and_the_4bit_base():
     assert "training_base(" in function_source("run_sweep_config")
     notebook = nbformat.read(ROOT / "medical-llm-pipeline-standalone-colab.ipynb", as_version=4)
     assert "MedSFTTrainer(" in function_source("train_final")  # the one entry point of the final training
-    final = [c.source for c in notebook.cells if c.cell_type == "code" and "lib" not in c.metadata.get("tags", [])
+    final = [c.source for c in notebook.cells if c.cell_type == "code" and "package" not in c.metadata.get("tags", [])
              and "train_final(" in c.source]  # Section 4's training cell
     assert len(final) == 1 and "training_base(FINAL" in final[0]
     assert final[0].index("training_base(FINAL") < final[0].index("train_final(")

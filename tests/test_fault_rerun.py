@@ -73,7 +73,8 @@ def story(tmp_path_factory):
     """Kill a smoke run in Section 4, damage its newest checkpoint, rerun it; then Run all twice in one kernel."""
     base = tmp_path_factory.mktemp("fault")
     results = base / "results"
-    killed = papermill_run(results, base / "killed.ipynb", MEDLLM_FAULT_AFTER_STEP=str(FAULT_STEP))
+    killed = papermill_run(results, base / "killed.ipynb", MEDLLM_FAULT_AFTER_STEP=str(FAULT_STEP),
+                           MEDLLM_CALLBACKS="fault_hook:FaultAfterStep", PYTHONPATH=str(ROOT / "tests"))
     checkpoints = sorted(results.glob("checkpoints/*/checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     assert checkpoints, f"the killed run left no checkpoint:\n{killed.stderr[-3000:]}"
     after_kill = {"returncode": killed.returncode, "checkpoints": [p.name for p in checkpoints],

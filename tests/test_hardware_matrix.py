@@ -12,7 +12,7 @@ import types
 import pandas as pd
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, patch_everywhere
 from fake_devices import DEVICES, fake_cuda, no_model_transfer, reset_accelerate_state
 
 # device -> (precision, accelerate's mixed_precision, GradScaler, n_gpu, TRL's Triton loss, SDPA enable_gqa)
@@ -179,11 +179,11 @@ def test_the_launcher_trains_a_selected_qlora_row_in_4bit(lib, tokenizer, monkey
     import medllm_train
 
     shared, quantized, trained = types.SimpleNamespace(name="shared"), types.SimpleNamespace(name="4-bit"), []
-    monkeypatch.setattr(lib, "hub_reachable", lambda: False)
-    monkeypatch.setattr(lib, "resolve_model_source", lambda model_id, online: ("model-folder", "local"))
-    monkeypatch.setattr(lib, "load_model_and_tokenizer", lambda *args, **kwargs: (shared, tokenizer))
-    monkeypatch.setattr(lib, "load_quantized_copy", lambda settings, path: quantized)  # no 4-bit on a CPU
-    monkeypatch.setattr(lib, "train_final", lambda model, *args: trained.append(model))
+    patch_everywhere(monkeypatch, lib, "hub_reachable", lambda: False)
+    patch_everywhere(monkeypatch, lib, "resolve_model_source", lambda model_id, online: ("model-folder", "local"))
+    patch_everywhere(monkeypatch, lib, "load_model_and_tokenizer", lambda *args, **kwargs: (shared, tokenizer))
+    patch_everywhere(monkeypatch, lib, "load_quantized_copy", lambda settings, path: quantized)  # no 4-bit on a CPU
+    patch_everywhere(monkeypatch, lib, "train_final", lambda model, *args: trained.append(model))
     monkeypatch.setenv("MEDLLM_PROFILE", "smoke")
     monkeypatch.setenv("MEDLLM_RESULTS_DIR", str(tmp_path))
     with fake_cuda(DEVICES["T4"]):

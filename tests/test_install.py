@@ -1,6 +1,6 @@
 """The notebook's install step (Colab, Kaggle, MEDLLM_INSTALL=1): what it decides, runs and says, without torch.
 
-Every test here is `notorch`: the install step's cells (tag `install`) import no torch, so they also run under
+Every test here is `notorch`: medllm.install imports no torch, so they also run under
 Python 3.13, Colab's Python (scripts/test_py313.sh). The end-to-end check in Colab's own package mix is
 scripts/test_colab.sh.
 """
@@ -8,6 +8,7 @@ scripts/test_colab.sh.
 import importlib.util
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -102,5 +103,5 @@ def test_stale_imports_name_the_menu_items(install_lib):
 
 def test_the_install_cells_import_no_torch(install_lib):
     assert "torch" not in vars(install_lib)
-    source = "\n".join(__import__("nbload").lib_source(tag="install"))
+    source = Path(install_lib.__file__).read_text()
     assert "import torch" not in source and "google.colab import" not in source

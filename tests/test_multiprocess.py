@@ -13,9 +13,7 @@ import sys
 import pandas as pd
 import pytest
 
-import nbload
-
-ROOT = nbload.ROOT
+from conftest import ROOT
 SCRIPT = ROOT / "tools" / "medllm_train.py"
 CONFIG = "r16-all-lr5e-4"
 EPOCHS = "0.5"  # 5 optimizer steps of 2 rows: stops before the end of the data, where DDP pads an odd count
@@ -65,7 +63,8 @@ def test_gpu_large_profile_is_4bit_and_refused_without_cuda(lib):
 def _train(out, launcher):
     """Run the terminal script with the smoke profile into `out`; return its combined output."""
     env = {**os.environ, "MEDLLM_PROFILE": "smoke", "MEDLLM_RESULTS_DIR": str(out), "MEDLLM_EPOCHS": EPOCHS,
-           "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+           "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+           "MEDLLM_PRECISION": "fp32"}  # same arithmetic on every CPU (bf16 autocast rounds the processes apart)
     env.pop("WORLD_SIZE", None)
     argv = [*launcher, str(SCRIPT), "--config", CONFIG, "--grad-accum", "2"]
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

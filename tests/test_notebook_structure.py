@@ -1,17 +1,26 @@
-"""The notebook reads well cell by cell: title and Sections 1–7 in order, short cells, documented functions."""
+"""The notebook reads well cell by cell: title and Sections 1–7 in order, short visible cells, the package folded in.
+
+The package (medllm/) is the only copy of the code: the notebook embeds it in folded form cells, and the test below
+writes those cells into an empty folder and compares the files with the package, byte for byte.
+"""
 
 import ast
+import os
 import re
+import sys
 
 import nbformat
 import pytest
 
 from conftest import ROOT
 
-pytestmark = pytest.mark.notorch  # reads the notebook only: runs under Python 3.13 too
+pytestmark = pytest.mark.notorch  # reads the notebook and the sources only: runs under Python 3.13 too
 
 NOTEBOOK = nbformat.read(ROOT / "medical-llm-pipeline-standalone-colab.ipynb", as_version=4)
-MAX_CODE_LINES = 80
+PACKAGE = ROOT / "medllm"
+MAX_VISIBLE_LINES, MAX_VISIBLE_TOTAL, FIRST_DATA_ROW_WITHIN = 25, 600, 150
+sys.path.insert(0, str(ROOT / "tools"))
+import notebook_shape  # noqa: E402
 
 
 def headings(level):
@@ -19,6 +28,11 @@ def headings(level):
     marker = "#" * level + " "
     return [line[len(marker):] for cell in NOTEBOOK.cells if cell.cell_type == "markdown"
             for line in cell.source.splitlines() if line.startswith(marker)]
+
+
+def form_cells():
+    """The folded cells that write the package."""
+    return [cell for cell in NOTEBOOK.cells if cell.cell_type == "code" and "package" in cell.metadata.get("tags", [])]
 
 
 def test_opens_on_the_title_then_section_one():
@@ -36,27 +50,75 @@ def test_set_up_is_a_marked_step_between_sections_one_and_two():
     assert order[1].startswith("# 1.") and order[3].startswith("# 2.")
 
 
-def test_code_cells_are_short():
-    long = {index: len(cell.source.splitlines()) for index, cell in enumerate(NOTEBOOK.cells)
-            if cell.cell_type == "code" and len(cell.source.splitlines()) > MAX_CODE_LINES}
-    assert long == {}
+def test_visible_code_is_short_and_the_data_comes_early():
+    shape = notebook_shape.shape(ROOT / "medical-llm-pipeline-standalone-colab.ipynb")
+    assert shape["max visible cell (lines)"] <= MAX_VISIBLE_LINES
+    assert shape["visible code lines"] <= MAX_VISIBLE_TOTAL
+    assert shape["visible code lines before the first data row"] <= FIRST_DATA_ROW_WITHIN
 
 
-def test_every_lib_function_has_a_one_line_docstring():
-    missing = []
-    for cell in NOTEBOOK.cells:
-        if cell.cell_type != "code" or "lib" not in cell.metadata.get("tags", []):
-            continue
-        for node in ast.walk(ast.parse(cell.source)):
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-                if not ast.get_docstring(node):
-                    missing.append(node.name)
+def test_every_module_is_embedded_once_and_folded():
+    titles = [cell.source.splitlines()[0] for cell in form_cells()[1:]]
+    assert [re.match(r"# @title medllm/(\w+)\.py", t).group(1) for t in titles] == \
+        ["__init__"] + sorted({p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}, key=order_of)
+    for cell in form_cells():
+        assert cell.metadata["cellView"] == "form" and cell.metadata["jupyter"]["source_hidden"] is True
+        assert cell.source.startswith("# @title ")
+
+
+def order_of(name):
+    """A module's place in the run order the package declares."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    modules = next(ast.literal_eval(node.value) for node in tree.body
+                   if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "MODULES")
+    return modules.index(name)
+
+
+def test_the_embedded_copy_is_the_package(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # not a checkout of the project: the cells write every module
+    namespace = {}
+    for cell in form_cells():
+        exec(compile(cell.source, "<form cell>", "exec"), namespace)
+    written = {p.name: p.read_bytes() for p in (tmp_path / "medllm").glob("*.py")}
+    assert written == {p.name: p.read_bytes() for p in PACKAGE.glob("*.py")}
+
+
+def test_in_the_checkout_the_cells_leave_the_package_alone(tmp_path, monkeypatch, capsys):
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "build_notebook.py").write_text("")
+    (tmp_path / "medllm").mkdir()
+    (tmp_path / "medllm" / "data.py").write_text("# edited by hand\n")
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    for cell in form_cells():
+        exec(compile(cell.source, "<form cell>", "exec"), namespace)
+    assert (tmp_path / "medllm" / "data.py").read_text() == "# edited by hand\n"  # nothing a user made is lost
+    assert "Using the project's medllm/data.py: it differs from this notebook's copy" in capsys.readouterr().out
+
+
+def test_every_package_function_has_a_one_line_docstring():
+    missing = [f"{path.name}:{node.name}" for path in sorted(PACKAGE.glob("*.py"))
+               for node in ast.walk(ast.parse(path.read_text()))
+               if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not ast.get_docstring(node)]
     assert missing == []
 
 
-def test_every_lib_cell_follows_an_explanation():
-    bare = [index for index, cell in enumerate(NOTEBOOK.cells[1:], 1)
-            if cell.cell_type == "code" and "lib" in cell.metadata.get("tags", [])
-            and NOTEBOOK.cells[index - 1].cell_type == "code" and "lib" in NOTEBOOK.cells[index - 1].metadata.get(
-                "tags", [])]
-    assert bare == []  # each definition cell sits under the markdown that explains it
+def test_no_module_imports_another_modules_private_names():
+    private = [f"{path.name}: {alias.name}" for path in sorted(PACKAGE.glob("*.py"))
+               for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ImportFrom) and node.level
+               for alias in node.names if alias.name.startswith("_")]
+    assert private == []
+
+
+def test_tools_bench_and_scripts_depend_on_the_package_not_on_tests():
+    users = [path.relative_to(ROOT).as_posix() for folder in ("tools", "bench", "scripts")
+             for path in (ROOT / folder).rglob("*.py") if re.search(r'["/]tests["/]\)?\)?\s*$|import nbload|'
+                                                                   r'sys\.path\.insert\(0, str\(ROOT / "tests"\)\)',
+                                                                   path.read_text(), re.MULTILINE)]
+    assert users == []
+
+
+def test_the_notebook_has_no_test_hooks():
+    source = "\n".join(cell.source for cell in NOTEBOOK.cells)
+    assert "os._exit" not in source and "FAULT_AFTER_STEP" not in source
+    assert os.path.exists(ROOT / "tests" / "fault_hook.py")

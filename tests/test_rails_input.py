@@ -11,6 +11,7 @@ import random
 import time
 
 import pytest
+from conftest import patch_everywhere
 
 SEPARATORS = ["-", " ", ".", ",", "!", "?", "'", "/", "\n", "\t", "_", "*", "=", "|", "\u200b", "\u00a0", "°", "%",
               "&", "(", "+"]
@@ -45,7 +46,7 @@ def engine(lib, request, monkeypatch):
     if request.param == "re2" and importlib.util.find_spec("re2") is None:
         pytest.skip("google-re2 is not installed")
     if request.param == "re":
-        monkeypatch.setattr(lib, "re2", None)
+        patch_everywhere(monkeypatch, lib, "re2", None)
     lib.compile_rx.cache_clear()
     turn_path(lib, "warm-up: compile every pattern once")
     yield request.param

@@ -99,13 +99,14 @@ def test_interrupted_training_resumes_to_the_uninterrupted_result(lib, embedded_
 
     monkeypatch.setattr(os, "_exit", killed)
     monkeypatch.setenv("MEDLLM_FAULT_AFTER_STEP", "3")
+    monkeypatch.setenv("MEDLLM_CALLBACKS", "fault_hook:FaultAfterStep")  # tests/fault_hook.py
     with pytest.raises(SystemExit):
         lib.train_final(model, tokenizer, train, val, CONFIG, settings, tmp_path / "a", checkpoint_minutes=0)
     folders = list((tmp_path / "a" / "checkpoints").glob("*/checkpoint-*"))
     assert sorted(p.name for p in folders) == ["checkpoint-1", "checkpoint-2"]  # save_total_limit keeps two
     newest = max(folders, key=lambda p: p.name)
     (newest / "adapter_model.safetensors").write_bytes(b"truncated")
-    monkeypatch.delenv("MEDLLM_FAULT_AFTER_STEP")
+    monkeypatch.delenv("MEDLLM_CALLBACKS")
     capsys.readouterr()
     # the model still carries the interrupted run's LoRA layers: train_final must strip them, not stack them
     ft_model, trainer, _ = lib.train_final(model, tokenizer, train, val, CONFIG, settings, tmp_path / "a",

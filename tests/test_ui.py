@@ -269,12 +269,12 @@ def test_load_finetuned_restores_a_saved_adapter(lib, peft_model, tokenizer, tmp
 
 
 def work_cells():
-    """The source of Section 6's plain work cells (not tagged lib), from nb/06_ui.py."""
+    """The source of Section 6's work cells (not its imports: the namespace holds the package), from nb/06_ui.py."""
     import jupytext
 
     notebook = jupytext.read(Path(__file__).resolve().parent.parent / "nb" / "06_ui.py", fmt="py:percent")
     return [cell.source for cell in notebook.cells
-            if cell.cell_type == "code" and "lib" not in cell.metadata.get("tags", [])]
+            if cell.cell_type == "code" and "imports" not in cell.metadata.get("tags", [])]
 
 
 def test_work_cells_reload_the_adapter_and_launch_on_localhost(lib, peft_model, tokenizer, tmp_path):

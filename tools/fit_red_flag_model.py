@@ -13,17 +13,14 @@ Needs `pip install scikit-learn` (requirements-dev.txt).
 import argparse
 import re
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-import nbload  # noqa: E402
-
-ROOT = nbload.ROOT
-SECTION = ROOT / "nb" / "06_ui.py"
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SECTION = ROOT / "medllm" / "rails.py"
 TRAINING = [ROOT / "tests" / "data" / name
             for name in ("red_flags_dev.csv", "red_flags.csv", "red_flags_validation.csv", "red_flags_part_c.csv")]
 BEGIN, END = "# BEGIN red-flag model weights (tools/fit_red_flag_model.py)", "# END red-flag model weights"
@@ -31,14 +28,10 @@ C, FALSE_ALARM_GOAL, MIN_WEIGHT = 2.0, 0.02, 0.05
 
 
 def rails_module():
-    """The notebook's rails cells (input normalisation to red_flag_findings) as a module, without the rest."""
-    cells = nbload.lib_source()
-    start = next(i for i, source in enumerate(cells) if "import unicodedata" in source)
-    end = next(i for i, source in enumerate(cells) if "def red_flag_findings" in source)
-    module = types.ModuleType("rails")
-    for index in range(start, end + 1):
-        exec(compile(cells[index], f"<lib cell {index}>", "exec"), module.__dict__)
-    return module
+    """medllm.rails: input normalisation, the rules and the model's features."""
+    import medllm.rails
+
+    return medllm.rails
 
 
 def training_frame():

@@ -1,7 +1,7 @@
 """Train the notebook's final model from a terminal: in one process, or in N with `accelerate launch` / `torchrun`.
 
-The recipe is not copied here: this script executes the notebook's `lib` cells (read from the .ipynb at run
-time) and calls the same `train_final` that Section 4 calls. Data and model are prepared the notebook's way
+The recipe is not copied here: this script imports the medllm package (which the notebook embeds) and calls the
+same `train_final` that Section 4 calls. Data and model are prepared the notebook's way
 (same parameters, same seed, same split); the configuration is the `selected` row of
 RESULTS_DIR/experiments/experiment_tracking.csv (written by the notebook's Section 3) unless --config names one.
 
@@ -18,12 +18,14 @@ Only the first process writes metrics/training_log.csv, the curves, models/final
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "medical-llm-pipeline-standalone-colab.ipynb"
-sys.path.insert(0, str(ROOT / "tests"))
-import nbload  # noqa: E402  - the one loader of the notebook's lib cells, shared with the tests and gpu_check
+sys.path.insert(0, str(ROOT))
+import medllm  # noqa: E402
+import pandas as pd  # noqa: E402
+from datasets import Dataset  # noqa: E402  - the package the notebook embeds: the same code, imported
 
 
 def parse_args(argv=None):
@@ -33,7 +35,6 @@ def parse_args(argv=None):
                         help="a notebook parameter, e.g. -p PROFILE smoke (wins over MEDLLM_<NAME>)")
     parser.add_argument("--config", help="configuration name from Section 3's six (default: the table's selected row)")
     parser.add_argument("--grad-accum", type=int, help="packed rows per optimizer step over all processes")
-    parser.add_argument("--notebook", type=Path, default=NOTEBOOK, help="the notebook whose lib cells hold the recipe")
     return parser.parse_args(argv)
 
 
@@ -43,7 +44,7 @@ def run_settings(lib, options):
     for name, value in options.parameter:
         if name not in lib.PARAM_DEFAULTS:
             raise SystemExit(f"Unknown parameter {name!r}: choose one of {', '.join(lib.PARAM_DEFAULTS)}.")
-        params[name] = lib._parse_env_value(value, lib.PARAM_DEFAULTS[name])
+        params[name] = lib.parse_env_value(value, lib.PARAM_DEFAULTS[name])
     device = lib.detect_device(params["PRECISION"])
     lib.use_trl_triton_loss(device["triton_loss"])
     lib.use_sdpa_gqa(device["sdpa_gqa"])
@@ -57,7 +58,7 @@ def choose_config(lib, settings, name):
     """The named configuration, else the selected row of this run's experiment table; a clear error otherwise."""
     table = Path(settings["results_dir"]) / "experiments" / "experiment_tracking.csv"
     if name is None and table.is_file():
-        return lib.selected_config(lib.pd.read_csv(table))
+        return lib.selected_config(pd.read_csv(table))
     configs = {c["config"]: c for c in lib.sweep_configs(settings["qlora"])}
     if name in configs:
         return configs[name]
@@ -82,8 +83,8 @@ def prepare(lib, settings, config):
     if base is not model:
         lib.release_memory(settings["device"], model)
     splits, _, _ = lib.data_pipeline(lib.map_columns(raw), tokenizer, settings)  # the notebook's own data steps
-    train_ds = lib.Dataset.from_list(lib.to_prompt_completion(splits["train"]))
-    val_ds = lib.Dataset.from_list(lib.to_prompt_completion(splits["val"]))
+    train_ds = Dataset.from_list(lib.to_prompt_completion(splits["train"]))
+    val_ds = Dataset.from_list(lib.to_prompt_completion(splits["val"]))
     return base, tokenizer, train_ds, val_ds
 
 
@@ -91,14 +92,14 @@ def main(argv=None, lib=None):
     """Train the selected configuration in this process (one of WORLD_SIZE) and write the outputs once."""
     options = parse_args(argv)
     os.environ.setdefault("MEDLLM_HOME", str(ROOT))  # where the embedded data sample is found
-    lib = lib or nbload.load_lib(options.notebook)
+    lib = lib or medllm.namespace()
     settings = run_settings(lib, options)
     lib.per_process_accumulation(settings["grad_accum"], lib.world_size())  # refuse before loading anything
     config = choose_config(lib, settings, options.config)
     out = Path(settings["results_dir"])
     for folder in ("metrics", "visualizations", "models"):
         (out / folder).mkdir(parents=True, exist_ok=True)
-    lib.warnings.filterwarnings("ignore", message=".*padding-free.*")
+    warnings.filterwarnings("ignore", message=".*padding-free.*")
     model, tokenizer, train_ds, val_ds = prepare(lib, settings, config)
     rank = int(os.environ.get("RANK", "0"))
     print(f"[rank {rank}/{lib.world_size()}] training {config['config']} on {len(train_ds)} examples", flush=True)

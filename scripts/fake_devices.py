@@ -72,15 +72,26 @@ def fake_cuda(device):
         "memory_reserved": lambda d=None: 0, "max_memory_reserved": lambda d=None: 0,
         "reset_peak_memory_stats": lambda d=None: None, "mem_get_info": lambda d=None: (props.total_memory,) * 2,
     }
+    # accelerate >= 1.16 asks torch.accelerator which device this is, before it asks torch.cuda
+    accelerator = {"current_accelerator": lambda check_available=False: torch.device("cuda", current["index"]),
+                   "is_available": lambda: True, "device_count": lambda: device.count,
+                   "current_device_index": lambda: current["index"]}
     saved = {name: getattr(torch.cuda, name) for name in answers}
+    saved_accelerator = {name: getattr(torch.accelerator, name) for name in accelerator
+                         if hasattr(torch.accelerator, name)}
     try:
         for name, answer in answers.items():
             setattr(torch.cuda, name, answer)
+        for name, answer in accelerator.items():
+            if name in saved_accelerator:
+                setattr(torch.accelerator, name, answer)
         clear_library_caches()
         yield
     finally:
         for name, original in saved.items():
             setattr(torch.cuda, name, original)
+        for name, original in saved_accelerator.items():
+            setattr(torch.accelerator, name, original)
         clear_library_caches()
 
 
