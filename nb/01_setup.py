@@ -20,12 +20,12 @@
 
 # %% [markdown]
 # **The code behind this notebook** lives in a small Python package, `medllm` (one module per stage: data, recipe,
-# training, evaluation, rails, UI, report). The folded cells below write it next to the notebook, so this one file
-# is all Colab needs; double-click a cell's title to read a module. In the project's repository the package is
-# the source (`medllm/`) and these cells leave it as it is. The story cells that follow import from it by name.
+# training, evaluation, rails, UI, report). Folded cells write it next to the notebook, each section just before it
+# imports them the modules it uses, so this one file is all Colab needs; double-click a cell's title to read a
+# module. In the project's repository the package is the source (`medllm/`) and these cells leave it as it is.
 
 # %% tags=["package"]
-# tools/build_notebook.py puts one folded cell per module of medllm/ here
+# package: __init__ install settings persist library_internals device model
 
 # %%
 from medllm.install import install_requirements, install_wanted, require_fresh_imports

@@ -25,6 +25,9 @@
 # (another encoding or separator, the question taken from `instruction`, numbers used as text) is
 # announced here and counted in `metrics/data_statistics.csv`.
 
+# %% tags=["package"]
+# package: data
+
 # %% tags=["imports"]
 import pandas as pd
 from medllm.persist import announce, mark_section, update_run_config

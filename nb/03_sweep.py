@@ -33,6 +33,9 @@
 # Build the datasets once. QLoRA needs `bitsandbytes` on a CUDA GPU; elsewhere the sixth configuration is
 # a higher-learning-rate all-linear variant (announced below).
 
+# %% tags=["package"]
+# package: recipe checkpoints train sweep
+
 # %% tags=["imports"]
 import importlib.util
 import math

@@ -38,6 +38,9 @@
 # The comparison on the validation split (a few minutes on a CPU: it is timed in the table's `seconds`), then the
 # chosen setting, saved with the adapter.
 
+# %% tags=["package"]
+# package: evaluate decoding knowledge
+
 # %% tags=["imports"]
 import pandas as pd
 import time

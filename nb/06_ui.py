@@ -27,6 +27,9 @@
 # If the kernel was restarted after training, the fine-tuned model is rebuilt from the adapter saved in
 # `results/models/final_adapter` (run the set-up cells first).
 
+# %% tags=["package"]
+# package: rails ui
+
 # %% tags=["imports"]
 import sys
 from medllm.persist import announce, mark_section

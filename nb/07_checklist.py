@@ -20,6 +20,9 @@
 # %% [markdown]
 # Write the model card, close the timings, generate `REPORT.md`, then check every section against the files.
 
+# %% tags=["package"]
+# package: report
+
 # %% tags=["imports"]
 import datetime as dt
 from IPython.display import Markdown, display

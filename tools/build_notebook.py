@@ -4,8 +4,9 @@ Usage:  python tools/build_notebook.py          # write medical-llm-pipeline-sta
         python tools/build_notebook.py --check  # exit 1 if the notebook (or install.py's list) is out of date
 
 Edit nb/*.py and medllm/*.py, never the .ipynb by hand: the notebook is generated, without outputs.
-- The cell tagged `package` in nb/ becomes one folded form cell per module of medllm/ (Colab: `cellView: "form"`;
-  Jupyter: a collapsed input), each writing its module next to the notebook, so uploading only the .ipynb works.
+- A cell tagged `package` in nb/ (`# package: data`) becomes one folded form cell per module it names (Colab:
+  `cellView: "form"`; Jupyter: a collapsed input), each writing its module next to the notebook, so uploading only
+  the .ipynb works. Each section places the modules it imports first, just before its imports.
 - A markdown line `<!-- source: medllm.MODULE.NAME -->` becomes that function's source, so a definition a student
   should read is in view while the package stays its only copy.
 - The `parameters` cell is written from PARAMETERS in medllm/settings.py: the parameters are declared once.
@@ -29,8 +30,6 @@ PACKAGE = ROOT / "medllm"
 REQUIREMENTS = ROOT / "requirements.txt"
 RUNNER_MARKER = "# --- headless runner"
 LIST_OPENING = "REQUIREMENTS = [  # generated from requirements.txt"
-MODULES = ["__init__", "install", "settings", "persist", "library_internals", "device", "model", "data", "recipe",
-           "checkpoints", "train", "sweep", "evaluate", "decoding", "knowledge", "rails", "ui", "report"]  # run order
 SOURCE_MARKER = re.compile(r"^<!-- source: medllm\.(\w+)\.(\w+) -->$", re.MULTILINE)
 METADATA = {
     "accelerator": "GPU",
@@ -38,7 +37,7 @@ METADATA = {
     "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
     "language_info": {"name": "python"},
 }
-WRITER = '''# @title The `medllm` package: the folded cells below write it next to this notebook
+WRITER = '''# @title The `medllm` package: each section's folded cells write the modules it uses next to this notebook
 def write_module(name, source):
     """Write medllm/NAME from this notebook's copy; in the project's own checkout, medllm/ is the source and stays."""
     import importlib
@@ -106,19 +105,29 @@ def form_cell(name, source):
     while words and len(title) + 1 + len(words[0]) <= 116:
         title += " " + words.pop(0)
     title += " …" if words else ""
-    cell = nbformat.v4.new_code_cell(f"{title}\nwrite_module(\"{name}.py\", r'''\n{source}''')")
-    cell.metadata.update({"cellView": "form", "jupyter": {"source_hidden": True}, "tags": ["package"]})
-    return cell
+    return nbformat.v4.new_code_cell(f"{title}\nwrite_module(\"{name}.py\", r'''\n{source}''')")
 
 
-def package_cells():
-    """The writer and one form cell per module, in the order a run uses them."""
-    missing = sorted({p.stem for p in PACKAGE.glob("*.py")} - set(MODULES))
+def package_modules():
+    """__init__, then the run order that medllm/__init__.py declares (MODULES); every module file must be in it."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    modules = next(ast.literal_eval(node.value) for node in tree.body
+                   if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "MODULES")
+    missing = sorted({p.stem for p in PACKAGE.glob("*.py")} - {"__init__", *modules})
     if missing:
-        raise SystemExit(f"medllm/{missing[0]}.py is not in MODULES of tools/build_notebook.py: add it there.")
-    writer = nbformat.v4.new_code_cell(WRITER)
-    writer.metadata.update({"cellView": "form", "jupyter": {"source_hidden": True}, "tags": ["package"]})
-    return [writer] + [form_cell(name, (PACKAGE / f"{name}.py").read_text()) for name in MODULES]
+        raise SystemExit(f"medllm/{missing[0]}.py is not in MODULES of medllm/__init__.py: add it there.")
+    return ["__init__", *modules]
+
+
+def package_cells(names, first):
+    """One form cell per named module (after the writer when `first`): each section writes what it imports."""
+    cells = []
+    if first:
+        cells.append(nbformat.v4.new_code_cell(WRITER))
+    cells += [form_cell(name, (PACKAGE / f"{name}.py").read_text()) for name in names]
+    for cell in cells:
+        cell.metadata.update({"cellView": "form", "jupyter": {"source_hidden": True}, "tags": ["package"]})
+    return cells
 
 
 def function_source(module, name):
@@ -139,18 +148,23 @@ def expand_sources(markdown):
 
 def build():
     """The story cells with the package folded in, as one output-free notebook."""
-    cells = []
+    cells, placed = [], []
     for source in sorted((ROOT / "nb").glob("[0-9][0-9]_*.py")):
         for cell in jupytext.read(source, fmt="py:percent").cells:
             tags = cell.metadata.get("tags", [])
             if cell.cell_type == "code" and "package" in tags:
-                cells.extend(package_cells())
+                names = cell.source.removeprefix("# package:").split()
+                cells.extend(package_cells(names, first=not placed))
+                placed += names
             elif cell.cell_type == "code" and "parameters" in tags:
                 cells.append(parameters_cell())
             elif cell.cell_type == "code":
                 cells.append(nbformat.v4.new_code_cell(cell.source, metadata={"tags": tags} if tags else {}))
             else:
                 cells.append(nbformat.v4.new_markdown_cell(expand_sources(cell.source)))
+    if placed != package_modules():
+        raise SystemExit(f"nb/'s `# package:` cells place {placed}; they must place each module of medllm/ once, in "
+                         f"the order of MODULES in medllm/__init__.py: {package_modules()}")
     notebook = nbformat.v4.new_notebook(metadata=METADATA)
     for index, cell in enumerate(cells):
         cell["id"] = f"cell-{index:03d}"
