@@ -1,8 +1,11 @@
 """The chat's model-free turn path against hostile and disguised input: linear-time matching, normalised text.
 
-The fuzz test sends hostile strings of up to 2,000 characters (runs of one character, repeated separators, words
+The fuzz test sends hostile strings of 200 and 2,000 characters (runs of one character, repeated separators, words
 alternating with non-word characters, random mixes) through normalise → validate → rails → notices, with
-google-re2 and with Python's `re` (the fallback when google-re2 is not installed); each must finish in 50 ms.
+google-re2 and with Python's `re` (the fallback when google-re2 is not installed): ten times the length must cost
+well under thirty times the time (linear matching gives about ten or less; a quadratic pattern gives about a
+hundred, a backtracking one far more). Absolute times belong to `bench/rails_speed.py`, not to a test on a busy
+machine.
 """
 
 import importlib.util
@@ -19,10 +22,10 @@ WORDS = ["chest", "pain", "CHEST", "blood", "bleeding", "i", "my", "not", "no", 
          "120/80", "sats", "sugar", "temp", "baby", "weeks", "pregnant", "can't", "breathe", "aaaa", "w", "9"]
 
 
-def hostile_strings():
-    """Strings built to make backtracking regular expressions slow, up to 2,000 characters each."""
+def hostile_strings(sizes=(200, 2000)):
+    """Strings built to make backtracking regular expressions slow, the same families at each size in `sizes`."""
     out = []
-    for n in (200, 2000):
+    for n in sizes:
         for sep in SEPARATORS:
             out += [sep * n, ("chest" + sep * (n - 10) + "pain")[:n], ("CHEST" + sep * n)[:n]]
         out += [ch * n for ch in "a1!'e\u0301Ａ"]
@@ -53,18 +56,23 @@ def engine(lib, request, monkeypatch):
     lib.compile_rx.cache_clear()
 
 
-def test_hostile_strings_pass_the_turn_path_in_under_50_ms(lib, engine):
-    slowest = (0.0, "")
-    for message in hostile_strings():
-        seconds = []
-        for _ in range(3):  # the best of three: a busy machine only adds time, slow matching is slow every time
-            lib.red_flag_findings.cache_clear()
-            lib.concept_hits.cache_clear()
-            start = time.perf_counter()
-            turn_path(lib, message)
-            seconds.append(time.perf_counter() - start)
-        slowest = max(slowest, (min(seconds), message[:30]))
-    assert slowest[0] < 0.050, f"{engine}: {slowest[0] * 1000:.1f} ms for {slowest[1]!r}"
+def cold_seconds(lib, message):
+    """Seconds of one run of the turn path with both caches cleared first, so it includes the whole work."""
+    lib.red_flag_findings.cache_clear()
+    lib.concept_hits.cache_clear()
+    start = time.perf_counter()
+    turn_path(lib, message)
+    return time.perf_counter() - start
+
+
+def test_hostile_strings_cost_linear_time_on_the_turn_path(lib, engine):
+    worst = (0.0, "")
+    for short, long in zip(hostile_strings((200,)), hostile_strings((2000,)), strict=True):
+        # short and long in turns, so a burst of load slows both; the fastest of three, as load only adds time
+        pairs = [(cold_seconds(lib, short), cold_seconds(lib, long)) for _ in range(3)]
+        ratio = min(b for _, b in pairs) / max(min(a for a, _ in pairs), 1e-4)
+        worst = max(worst, (ratio, long[:30]))
+    assert worst[0] < 30, f"{engine}: 10x the length took {worst[0]:.1f}x the time for {worst[1]!r}"
 
 
 def test_every_pattern_compiles_under_google_re2(lib):
