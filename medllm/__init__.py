@@ -2,15 +2,15 @@
 
 The notebook (medical-llm-pipeline-standalone-colab.ipynb) embeds this package in folded form cells and imports it;
 tests, tools/, bench/ and scripts/ import it directly. Modules, in the order a run uses them: install, settings,
-persist, device, model, data, recipe, checkpoints, train, sweep, evaluate, decoding, knowledge, rails, ui, report;
-library_internals holds every place that depends on a library's private state.
+persist, device, model, data, recipe, checkpoints, train, sweep, evaluate, decoding, knowledge, rails, ui, report,
+export (space_app is the Space's app.py); library_internals holds every place that depends on a library's private state.
 """
 
 import importlib
 import types
 
 MODULES = ["install", "settings", "persist", "library_internals", "device", "model", "data", "recipe", "checkpoints",
-           "train", "sweep", "evaluate", "decoding", "knowledge", "rails", "ui", "report"]
+           "train", "sweep", "evaluate", "decoding", "knowledge", "rails", "ui", "report", "export", "space_app"]
 
 
 def namespace():

@@ -27,6 +27,8 @@ REQUIREMENTS = [  # generated from requirements.txt by tools/build_notebook.py: 
     'pyarrow>=15,<30',
     'google-re2>=1.1,<2',
     'matplotlib>=3.9,<4',
+    'markdown-it-py>=3,<5',
+    'sentencepiece>=0.2,<0.3',
 ]
 # installed distributions that break the stack, with the version they need: (name, minimum, why)
 BREAKING = [("torchao", "0.16", "PEFT refuses torchao below 0.16 (peft/import_utils.py); nothing here uses it")]

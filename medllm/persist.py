@@ -61,7 +61,8 @@ def mount_drive_if_needed(persist_dir, in_colab, mount=None):
 
 
 STALE_OUTPUTS = ("run_config.json", "metrics", "visualizations", "experiments/experiment_tracking.csv",
-                 "submission_checklist.md", "submission_checklist.json", "REPORT.md")
+                 "submission_checklist.md", "submission_checklist.json", "REPORT.md", "REPORT.html", "space",
+                 "models/merged", "models/gguf")  # exports too: the Hub step uploads only what this run made
 
 
 def start_run(out_dir, **fields):

@@ -123,7 +123,9 @@ RUBRIC = [
                                            (_read_json(p) or {}).get("reason") or "the UI was not launched")}),
     ("7. Submission checklist & demo",
      "Every deliverable verified against this run's files; the run written up as a report; a demo guide.",
-     {"REPORT.md": lambda p: ("## 5. Evaluation" in Path(p).read_text(), "has no evaluation section")}),
+     {"REPORT.md": lambda p: ("## 5. Evaluation" in Path(p).read_text(), "has no evaluation section"),
+      "REPORT.html": lambda p: ("<table>" in Path(p).read_text() and 'src="data:image/png;base64,' in
+                                Path(p).read_text(), "has no table or no embedded plot")}),
 ]
 
 
@@ -565,8 +567,8 @@ def write_report(results_dir):
 
 # The model card that goes next to the adapter: base model, data, recipe, measured scores, intended
 # use, limits and the disclaimer.
-def model_card(results_dir):
-    """The adapter's model card (Markdown with a Hugging Face metadata header), from the run's files."""
+def model_card(results_dir, merged=False):
+    """The adapter's model card (or, merged=True, the merged model's), with a Hugging Face metadata header."""
     out = Path(results_dir)
     config = _read_json(out / "run_config.json") or {}
     hyper = _read_json(out / "metrics" / "run_hyperparameters.json") or {}
@@ -575,14 +577,18 @@ def model_card(results_dir):
     splits = _read_csv(out / "metrics" / "split_summary.csv")
     sizes = ", ".join(f"{r.split} {r.examples:,}" for r in splits.itertuples()) if splits is not None else "unknown"
     precision = "bf16" if hyper.get("bf16") else "fp16" if hyper.get("fp16") else "fp32"
-    lines = ["---", f"base_model: {config.get('model_id')}", "library_name: peft", "pipeline_tag: text-generation",
-             "tags: [lora, sft, trl, medical, education]", "---", "",
-             f"# LoRA adapter: medical question answering on {config.get('model_id')}", "",
+    kind = "Merged model (base + LoRA adapter)" if merged else "LoRA adapter"
+    library, tags = ("transformers", ", merged") if merged else ("peft", "")
+    lines = ["---", f"base_model: {config.get('model_id')}", f"library_name: {library}",
+             "pipeline_tag: text-generation", f"tags: [lora, sft, trl, medical, education{tags}]",
+             "---", "", f"# {kind}: medical question answering on {config.get('model_id')}", "",
              "> ⚠️ **Not medical advice.** An educational adapter from a learning project. It makes confident "
              "mistakes; do not use it to diagnose or treat anyone.", "",
              "## Recipe", "",
-             f"- **Base model:** `{config.get('model_id')}` ({config.get('model_source')}), frozen; this folder holds "
-             "only the LoRA weights and the tokenizer.",
+             f"- **Base model:** `{config.get('model_id')}` ({config.get('model_source')}), frozen; "
+             + ("the LoRA update is merged into its weights here (`merge_and_unload`), saved in the precision "
+                "the run measured in: a plain model that needs no PEFT." if merged
+                else "this folder holds only the LoRA weights and the tokenizer."),
              f"- **Data:** `{Path(str(config.get('dataset'))).name}` ({config.get('dataset_source')}); "
              f"splits: {sizes}.",
              f"- **LoRA:** r={adapter.get('r')}, alpha={adapter.get('lora_alpha')}, dropout="
@@ -604,12 +610,24 @@ def model_card(results_dir):
               "For learning how LoRA fine-tuning and its evaluation work. Not for clinical, diagnostic or patient-"
               "facing use. Overlap metrics (BLEU/ROUGE) reward wording close to the reference, not correctness; "
               "a small model fine-tuned briefly still gets facts wrong, and the data carry their sources' biases.",
-              "", "## Load it", "", "```python",
-              "from peft import PeftModel", "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
-              f'base = AutoModelForCausalLM.from_pretrained("{config.get("model_id")}")',
-              'model = PeftModel.from_pretrained(base, "models/final_adapter")',
-              'tokenizer = AutoTokenizer.from_pretrained("models/final_adapter")', "```", ""]
+              "", "## Load it", "", "```python", *(load_merged_lines() if merged else load_adapter_lines(config)),
+              "```", ""]
     return "\n".join(lines)
+
+
+def load_adapter_lines(config):
+    """Python lines that load the base model with the adapter folder on it."""
+    return ["from peft import PeftModel", "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
+            f'base = AutoModelForCausalLM.from_pretrained("{config.get("model_id")}")',
+            'model = PeftModel.from_pretrained(base, "models/final_adapter")',
+            'tokenizer = AutoTokenizer.from_pretrained("models/final_adapter")']
+
+
+def load_merged_lines():
+    """Python lines that load the merged model folder with transformers alone."""
+    return ["from transformers import AutoModelForCausalLM, AutoTokenizer", "",
+            'model = AutoModelForCausalLM.from_pretrained("models/merged")',
+            'tokenizer = AutoTokenizer.from_pretrained("models/merged")']
 
 
 def write_model_card(results_dir):

@@ -18,6 +18,8 @@ PARAMETERS = [
     ("LAUNCH_UI", True, "launch the Gradio app (it does not block the rest of the run)"),
     ("PRECISION", "auto", '"auto", "fp16", "bf16" or "fp32"; auto: bf16 only where the hardware has it natively'),
     ("PERSIST_DIR", None, "None: outputs stay in RESULTS_DIR; or a folder that outlives the runtime (Colab: Drive)"),
+    ("EXPORT", [], 'take it with you: any of "merged", "gguf", "hub", "space" (Section 7)'),
+    ("HUB_REPO", None, 'for "hub"/"space": "your-name/medical-lora" (created private; needs an HF_TOKEN secret)'),
 ]
 PARAM_DEFAULTS = {name: default for name, default, _ in PARAMETERS}
 DRIVE_ROOT = "/content/drive"
@@ -28,6 +30,32 @@ EMBEDDED_DATA = "medical_flashcards_sample.json"
 SYSTEM_PROMPT = (
     "You are a careful medical assistant. Answer the medical question accurately and concisely."
 )
+
+
+# What EXPORT can ask for (the Space folder and REPORT.html are always written: they are small)
+EXPORT_CHOICES = {
+    "merged": "the adapter merged into the base model, saved as a plain model (models/merged/)",
+    "gguf": "the merged model as one q8_0 GGUF file for llama.cpp, Ollama and LM Studio (models/gguf/)",
+    "hub": "upload the adapter (and the merged model and GGUF when made) to the Hub repo HUB_REPO",
+    "space": "upload results/space/ as a Gradio Space named HUB_REPO + '-demo'",
+}
+
+
+def export_list(value):
+    """EXPORT as a list of known names (a list, or a comma-separated string); "gguf" brings "merged" with it."""
+    if value is None:
+        return []
+    if not isinstance(value, (str, list, tuple)):
+        raise ValueError(f'EXPORT is {value!r}: give a list such as ["merged", "gguf"], or [] for none.')
+    names = [part.strip().lower() for part in (value.split(",") if isinstance(value, str) else value)]
+    names = [name for name in names if name]
+    unknown = [name for name in names if name not in EXPORT_CHOICES]
+    if unknown:
+        raise ValueError(f"EXPORT has {unknown}, which it does not know: choose from {list(EXPORT_CHOICES)}, "
+                         'for example EXPORT = ["merged", "hub"].')
+    if "gguf" in names and "merged" not in names:
+        names.append("merged")  # the converter reads the merged folder
+    return [name for name in EXPORT_CHOICES if name in names]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +99,8 @@ def parse_env_value(raw, default):
     """Convert an environment string to the type of the parameter's default."""
     if raw.strip().lower() in {"none", "null", ""}:
         return None
+    if isinstance(default, list):
+        return [part.strip() for part in raw.split(",") if part.strip()]
     if isinstance(default, bool):
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if isinstance(default, int):
@@ -126,5 +156,7 @@ def build_run_settings(params, device):
         "seed": int(params["SEED"]),
         "launch_ui": bool(params["LAUNCH_UI"]),
         "persist_dir": None if params.get("PERSIST_DIR") is None else str(params["PERSIST_DIR"]),
+        "export": export_list(params.get("EXPORT")),
+        "hub_repo": params.get("HUB_REPO"),
         **device,
     }

@@ -20,7 +20,8 @@ FAKE_TOKEN = "hf_FakeSmokeToken" + "9f3c2a7e51d84b06"  # must never show up in a
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, lib):
-    """Execute the notebook once (smoke profile, fresh RESULTS_DIR, a fake HF_TOKEN); return (results, notebook)."""
+    """Execute the notebook once (smoke profile, fresh RESULTS_DIR, every export, a fake HF_TOKEN, the hub offline);
+    return (results, notebook)."""
     out = tmp_path_factory.mktemp("smoke")
     executed = out / "executed.ipynb"
     env = {"HF_TOKEN": FAKE_TOKEN}
@@ -30,7 +31,9 @@ def run(tmp_path_factory, lib):
     os.environ.update(env)  # the papermill kernel inherits this environment
     try:
         papermill.execute_notebook(str(NOTEBOOK), str(executed), kernel_name="python3", cwd=str(ROOT),
-                                   parameters={"PROFILE": "smoke", "RESULTS_DIR": str(out / "results")})
+                                   parameters={"PROFILE": "smoke", "RESULTS_DIR": str(out / "results"),
+                                               "EXPORT": ["merged", "gguf", "hub", "space"],
+                                               "HUB_REPO": "someone/medical-lora-smoke"})
     finally:
         for name, value in saved.items():
             os.environ.pop(name) if value is None else os.environ.__setitem__(name, value)
@@ -171,6 +174,24 @@ def test_report_model_card_and_saved_tables(run, lib):
     timings = json.loads((results / "metrics" / "section_timings.json").read_text())["sections"]
     assert [t["section"][:2] for t in timings] == ["Se", "2.", "3.", "4.", "5.", "6.", "7."]
     assert all(t["seconds"] >= 0 for t in timings)
+
+
+def test_take_it_with_you(run):
+    results, _ = run
+    merged = results / "models" / "merged"
+    assert (merged / "config.json").exists() and (merged / "model.safetensors").stat().st_size > 10**8
+    assert "library_name: transformers" in (merged / "README.md").read_text()
+    record = json.loads((results / "metrics" / "export.json").read_text())
+    assert record["requested"] == ["merged", "gguf", "hub", "space"] and record["merged"] == "models/merged"
+    assert record["gguf"]["architecture"] == "llama" and "Q8_0" in record["gguf"]["tensor_types"]
+    assert (results / "models" / "gguf" / record["gguf"]["file"]).stat().st_size == record["gguf"]["bytes"]
+    assert record["hub"] == {"status": "skipped", "reason": "the Hugging Face Hub is unreachable from here (offline)."}
+    space = results / "space"
+    assert {"app.py", "README.md", "requirements.txt", "space_config.json", "adapter", "medllm"} <= {
+        p.name for p in space.iterdir()}
+    assert json.loads((space / "space_config.json").read_text())["adapter_repo"] == "someone/medical-lora-smoke"
+    page = (results / "REPORT.html").read_text()
+    assert page.count('src="data:image/png;base64,') >= 5 and "<table>" in page
 
 
 def test_knowledge_outputs(run):

@@ -88,6 +88,7 @@ def make_run(out, lib):
         write(out / "visualizations" / f"{name}.png", PNG)
     lib.write_model_card(out)
     lib.write_report(out)
+    lib.write_report_html(out)
     return out
 
 

@@ -237,7 +237,8 @@ def test_start_run_removes_the_previous_outputs_but_keeps_reusable_work(lib, tmp
     first = lib.start_run(tmp_path, profile="cpu")
     assert (tmp_path / "metrics").exists()  # a folder this notebook never wrote is left alone
     for name in ("metrics/old.csv", "visualizations/old.png", "experiments/runs/a.json", "checkpoints/x/f",
-                 "models/final_adapter/adapter_config.json", "experiments/experiment_tracking.csv"):
+                 "models/final_adapter/adapter_config.json", "experiments/experiment_tracking.csv",
+                 "models/merged/config.json", "models/gguf/model-q8_0.gguf", "space/app.py", "REPORT.html"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("old")
     lib.update_run_config(tmp_path, model_path="/old/profile/model")
@@ -246,5 +247,7 @@ def test_start_run_removes_the_previous_outputs_but_keeps_reusable_work(lib, tmp
     assert json.loads((tmp_path / "run_config.json").read_text()) == second
     assert not (tmp_path / "metrics").exists() and not (tmp_path / "visualizations").exists()
     assert not (tmp_path / "experiments" / "experiment_tracking.csv").exists()
+    for export in ("models/merged", "models/gguf", "space", "REPORT.html"):  # else the Hub step would upload them
+        assert not (tmp_path / export).exists()
     for kept in ("notes.txt", "experiments/runs/a.json", "checkpoints/x/f", "models/final_adapter/adapter_config.json"):
         assert (tmp_path / kept).exists()
