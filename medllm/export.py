@@ -39,11 +39,31 @@ def merge_adapter(model_path, adapter_dir, target_dir, dtype="float32", card=Non
     shutil.rmtree(staging, ignore_errors=True)
     model.save_pretrained(staging)
     AutoTokenizer.from_pretrained(adapter_dir).save_pretrained(staging)  # with the chat template used in training
+    copy_sentencepiece_model(model_path, staging)
     if card:
         (staging / "README.md").write_text(card)
     shutil.rmtree(target_dir, ignore_errors=True)
     staging.rename(target_dir)
     return target_dir
+
+
+def copy_sentencepiece_model(model_path, target_dir):
+    """Copy the base's SentencePiece tokenizer.model (TinyLlama has one) to the merged folder for llama.cpp."""
+    target, base = Path(target_dir) / "tokenizer.model", Path(model_path)
+    if target.exists():
+        return target
+    if base.is_dir():  # a local folder or a hub snapshot: it has the file or there is none
+        source = base / "tokenizer.model"
+    else:
+        from huggingface_hub import hf_hub_download
+        try:
+            source = Path(hf_hub_download(str(model_path), "tokenizer.model"))
+        except Exception:  # noqa: BLE001 - the repo has none (byte-level BPE models) or the hub is unreachable
+            return None
+    if not source.is_file():
+        return None
+    shutil.copy2(source, target)
+    return target
 
 
 # GGUF

@@ -21,7 +21,7 @@ import numpy, PIL, pandas  # noqa: E401,F401
 PYTHON
 [ -x .venv/bin/python ] || bash scripts/setup.sh >/dev/null  # papermill drives the kernel from the usual .venv
 export JUPYTER_PATH="$PWD/$VENV/share/jupyter" IPYTHONDIR="$OUT/ipython" MEDLLM_INSTALL=1 HF_HUB_OFFLINE=1 \
-  MEDLLM_PROFILE=smoke MEDLLM_RESULTS_DIR="$OUT/results"
+  MEDLLM_PROFILE=smoke MEDLLM_RESULTS_DIR="$OUT/results" MEDLLM_EXPORT=merged,gguf
 run_all() {  # $1: name of the executed notebook
   .venv/bin/python -m papermill medical-llm-pipeline-standalone-colab.ipynb "$OUT/$1.ipynb" -k medllm-colab \
     --cwd "$PWD" --log-output --no-progress-bar >"$OUT/$1.log" 2>&1
@@ -54,6 +54,9 @@ config = json.loads((results / "run_config.json").read_text())
 failed = [c for s in checklist["sections"] for c in s["checks"] if not c["ok"]]
 print(f"run 2: profile {config['profile']}, {config['device']} {config['precision']}, versions {config['versions']}")
 assert not failed, f"checklist items failed: {failed}"
+export = json.loads((results / "metrics" / "export.json").read_text())
+assert "Q8_0" in export["gguf"]["tensor_types"] and (results / "models" / "merged" / "config.json").exists(), export
+print(f"export: merged model and {export['gguf']['file']} ({export['gguf']['bytes']:,} bytes) in Colab's mix")
 print(f"checklist: {sum(len(s['checks']) for s in checklist['sections'])} evidence checks passed")
 PYTHON
 echo "✓ Colab mix: the notebook ran end to end after its own install step (run 2: $((SECONDS - START)) s; all: $SECONDS s)"

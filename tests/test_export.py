@@ -97,6 +97,14 @@ def test_merged_folder_carries_tokenizer_template_generation_config_and_card(lib
     assert not list(merged_fp32.parent.glob("merged.tmp*"))  # written through a staging folder, renamed at the end
 
 
+def test_a_sentencepiece_model_of_the_base_goes_with_the_merged_weights(lib, tmp_path):
+    base, merged = tmp_path / "base", tmp_path / "merged"
+    base.mkdir(), merged.mkdir()
+    assert lib.copy_sentencepiece_model(base, merged) is None  # SmolLM2 (byte-level BPE) has none: nothing to copy
+    (base / "tokenizer.model").write_bytes(b"sentencepiece model")
+    assert lib.copy_sentencepiece_model(base, merged).read_bytes() == b"sentencepiece model"
+
+
 def test_merged_model_card_says_transformers_and_how_to_load(lib, tmp_path):
     from test_report import make_run
 
