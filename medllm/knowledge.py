@@ -103,40 +103,6 @@ def discrimination_items(frame, k=MC_K, seed=0):
     return items
 
 
-# The project's own multiple-choice test file (`tests/data/mc_sample.jsonl`): one `{question, options, answer}`
-# object a line, each checked, with a message that names the line of a bad one.
-def validate_mc_item(row, where):
-    """A clean {question, options, answer} item, or a ValueError that says what is wrong at `where`."""
-    if not isinstance(row, dict):
-        raise ValueError(f"{where}: expected a JSON object with question, options, answer; got {type(row).__name__}.")
-    question, options, answer = row.get("question"), row.get("options"), row.get("answer")
-    if not isinstance(question, str) or not question.strip():
-        raise ValueError(f"{where}: 'question' must be a non-empty string.")
-    if not isinstance(options, list) or len(options) < 2 or not all(isinstance(o, str) and o.strip() for o in options):
-        raise ValueError(f"{where}: 'options' must be a list of at least 2 non-empty strings.")
-    if isinstance(answer, bool) or not isinstance(answer, int) or not 0 <= answer < len(options):
-        raise ValueError(f"{where}: 'answer' must be the 0-based index of the correct option (0..{len(options) - 1}).")
-    return {"question": question.strip(), "options": [o.strip() for o in options], "answer": answer}
-
-
-def read_mc_file(path):
-    """Multiple-choice items from a .jsonl file with one {question, options, answer index} object a line."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"Multiple-choice file not found: {path}")
-    items = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if line.strip():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: not valid JSON ({error.msg}).") from None
-            items.append(validate_mc_item(row, f"{path}:{number}"))
-    if not items:
-        raise ValueError(f"{path} holds no multiple-choice items.")
-    return items
-
-
 # The lm-evaluation-harness letter format
 #
 # The prompts are built exactly as the harness builds them (its source is quoted next to each function), the

@@ -89,9 +89,10 @@ def sweep_steps_for(settings, final_steps):
     return max(2, min(settings["sweep_steps"], final_steps // 12))
 
 
-RECIPE_FIELDS = ("learning_rate", "max_steps", "warmup_steps", "lr_scheduler_type", "weight_decay", "max_length",
-                 "per_device_train_batch_size", "gradient_accumulation_steps", "packing", "packing_strategy",
-                 "completion_only_loss", "gradient_checkpointing", "bf16", "fp16", "seed")
+LORA_FIELDS = ("config", "learning_rate", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "quantization")
+RECIPE_FIELDS = ("learning_rate", "max_steps", "num_train_epochs", "warmup_steps", "lr_scheduler_type", "weight_decay",
+                 "optim", "max_length", "per_device_train_batch_size", "gradient_accumulation_steps", "packing",
+                 "packing_strategy", "completion_only_loss", "gradient_checkpointing", "bf16", "fp16", "seed")
 
 
 def sweep_args(config, settings, run_dir):
@@ -100,10 +101,21 @@ def sweep_args(config, settings, run_dir):
                       max_steps=settings["sweep_steps"], logging_steps=max(1, settings["sweep_steps"] // 4), warmup=0)
 
 
-def config_fingerprint(config, settings, data_name, split_sizes, model_name):
-    """A short hash of everything that determines a sweep result, to know when a saved one is reusable."""
-    args = sweep_args(config, settings, "unused")  # steps, row length, accumulation, seed: all in the recipe
+def data_digest(train, val):
+    """SHA-256 of the training and validation rows (each a datasets.Dataset or a DataFrame)."""
+    rows = [data.to_list() if hasattr(data, "to_list") else data.to_dict("records") for data in (train, val)]
+    return hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def run_fingerprint(config, args, data, model):
+    """A short hash of what decides a training result: LoRA configuration, TRL recipe, data digest and model."""
+    lora = {key: config[key] for key in LORA_FIELDS}
     recipe = {field: str(getattr(args, field)) for field in RECIPE_FIELDS}
-    data = {k: settings[k] for k in ("max_examples", "dtype", "device")}
-    payload = json.dumps([config, data, recipe, data_name, split_sizes, model_name], sort_keys=True)
+    payload = json.dumps([lora, recipe, data, model], sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def sweep_fingerprint(config, settings, data, model_name):
+    """The fingerprint of one sweep run: its SFTConfig (steps, row length, accumulation, seed), data and model."""
+    model = {"model": model_name, "dtype": settings["dtype"], "device": settings["device"]}
+    return run_fingerprint(config, sweep_args(config, settings, "unused"), data, model)

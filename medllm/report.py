@@ -243,11 +243,6 @@ def md_table(frame, digits=4):
     return "\n".join([header, rule, *rows])
 
 
-def pct(value):
-    """A fraction as a signed percentage, e.g. +12.3 %."""
-    return f"{value:+.1%}".replace("%", " %")
-
-
 def clip_text(text, limit=400):
     """Text cut to `limit` characters with an ellipsis, on one line."""
     text = " ".join(str(text).split())

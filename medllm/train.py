@@ -22,7 +22,6 @@ from .checkpoints import (
     CheckpointEvery,
     CheckpointManifest,
     find_resume_checkpoint,
-    training_fingerprint,
 )
 from .data import encode_for_loss
 from .device import (
@@ -37,7 +36,7 @@ from .device import (
 from .library_internals import log_trl_metrics, trl_uses_triton
 from .model import load_model_and_tokenizer
 from .persist import announce, update_run_config
-from .recipe import lora_config, remove_lora_layers, sft_config, sweep_args
+from .recipe import RECIPE_FIELDS, data_digest, lora_config, remove_lora_layers, run_fingerprint, sft_config, sweep_args
 
 
 # Scoring a configuration: the token-weighted negative log-likelihood of the validation answers (prompt
@@ -321,9 +320,7 @@ def hyperparameters_record(args, config, state, runtime_s=None):
               "global_step": int(state.global_step), "max_steps": int(state.max_steps), "world_size": world,
               "effective_rows_per_step": args.per_device_train_batch_size * args.gradient_accumulation_steps * world,
               "trained_tokens": int(state.num_input_tokens_seen), "train_runtime_s": runtime_s}
-    for field in ("learning_rate", "max_length", "per_device_train_batch_size", "gradient_accumulation_steps",
-                  "lr_scheduler_type", "warmup_steps", "weight_decay", "optim", "packing", "packing_strategy",
-                  "completion_only_loss", "gradient_checkpointing", "bf16", "fp16", "seed"):
+    for field in (field for field in RECIPE_FIELDS if field not in record):  # max_steps: the trainer's, above
         value = getattr(args, field)
         record[field] = value if isinstance(value, (int, float, bool, str, type(None))) else str(value)
     record["sft_config"] = json.loads(json.dumps(args.to_dict(), default=str))
@@ -409,7 +406,8 @@ def train_final(model, tokenizer, train_ds, val_ds, config, settings, out_dir, c
         os.environ["ACCELERATE_USE_CPU"] = "true"  # DDP over gloo: without it each process would train alone
     model = remove_lora_layers(model)  # a rerun of this cell must not wrap the model twice
     args = final_training_args(settings, out, config, processes)
-    fingerprint = training_fingerprint(config, args, train_ds, val_ds, settings)
+    model_facts = {"model": settings["model_id"], "dtype": settings["dtype"]}
+    fingerprint = run_fingerprint(config, args, data_digest(train_ds, val_ds), model_facts)
     args.output_dir, args.save_total_limit = str(out / "checkpoints" / fingerprint), CHECKPOINTS_KEPT
     resume = find_resume_checkpoint(args.output_dir, fingerprint)
     set_seed(settings["seed"])

@@ -44,7 +44,7 @@ import time
 import warnings
 from datasets import Dataset
 from medllm.persist import announce, mark_section
-from medllm.recipe import config_fingerprint, packed_steps_per_epoch, sweep_configs, sweep_steps_for
+from medllm.recipe import data_digest, packed_steps_per_epoch, sweep_configs, sweep_fingerprint, sweep_steps_for
 from medllm.data import to_prompt_completion
 from medllm.sweep import plot_sweep, run_sweep, select_best
 
@@ -87,8 +87,8 @@ print(f"Sweep: 6 × {SWEEP['sweep_steps']} steps; final training: about {FINAL_S
 # Train and measure the six configurations (finished ones are reused from `experiments/runs/`).
 
 # %%
-split_sizes = {name: len(frame) for name, frame in splits.items()}
-fingerprint = lambda config: config_fingerprint(config, SWEEP, DATA_NAME, split_sizes, MODEL_NAME)  # noqa: E731
+DATA_DIGEST = data_digest(train_ds, splits["val"])
+fingerprint = lambda config: sweep_fingerprint(config, SWEEP, DATA_DIGEST, MODEL_NAME)  # noqa: E731
 sweep_start = time.perf_counter()
 rows = run_sweep(CONFIGS, model, tokenizer, train_ds, splits["val"], SWEEP, MODEL_PATH, OUT / "experiments",
                  fingerprint)

@@ -80,13 +80,25 @@ def test_missing_file_and_foreign_manifest_are_refused(lib, tmp_path):
 def test_fingerprint_changes_with_configuration_data_and_model(lib, settings, datasets, tmp_path):
     train, val = datasets
     args = lib.sft_config(settings, tmp_path, CONFIG["learning_rate"], epochs=1.0)
-    base = lib.training_fingerprint(CONFIG, args, train, val, settings)
-    assert base == lib.training_fingerprint({**CONFIG, "train_loss": 9.9}, args, train, val, settings)
-    assert base != lib.training_fingerprint({**CONFIG, "lora_r": 8}, args, train, val, settings)
-    assert base != lib.training_fingerprint(CONFIG, args, val, val, settings)
-    assert base != lib.training_fingerprint(CONFIG, args, train, val, {**settings, "model_id": "other"})
+    data, model = lib.data_digest(train, val), {"model": settings["model_id"], "dtype": "float32"}
+    base = lib.run_fingerprint(CONFIG, args, data, model)
+    assert base == lib.run_fingerprint({**CONFIG, "train_loss": 9.9}, args, data, model)  # a result is not an input
+    assert base != lib.run_fingerprint({**CONFIG, "lora_r": 8}, args, data, model)
+    assert base != lib.run_fingerprint(CONFIG, args, lib.data_digest(val, val), model)
+    assert base != lib.run_fingerprint(CONFIG, args, data, {**model, "model": "other"})
     longer = lib.sft_config(settings, tmp_path, CONFIG["learning_rate"], epochs=2.0)
-    assert base != lib.training_fingerprint(CONFIG, longer, train, val, settings)
+    assert base != lib.run_fingerprint(CONFIG, longer, data, model)
+
+
+def test_data_digest_reads_datasets_and_frames_alike(lib, datasets):
+    import pandas as pd
+    from datasets import Dataset
+
+    train, _ = datasets
+    frame = pd.DataFrame({"question": ["What is gout?", "What is anemia?"], "answer": ["Arthritis.", "Low Hb."]})
+    assert lib.data_digest(train, frame) == lib.data_digest(train, Dataset.from_pandas(frame))
+    assert lib.data_digest(train, frame) != lib.data_digest(train, frame.iloc[:1])
+    assert lib.data_digest(train, frame) != lib.data_digest(train.select(range(len(train) - 1)), frame)
 
 
 def test_interrupted_training_resumes_to_the_uninterrupted_result(lib, embedded_model, settings, datasets,

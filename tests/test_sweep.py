@@ -37,7 +37,8 @@ def test_rerun_skips_finished_configurations(lib, embedded_model, tmp_path, monk
     settings = {**lib.build_run_settings({**lib.PARAM_DEFAULTS, "PROFILE": "smoke"}, device), "sweep_steps": 2}
     train = Dataset.from_list(lib.to_prompt_completion(frame))
     configs = lib.sweep_configs(False)[:2]
-    fingerprint = lambda config: lib.config_fingerprint(config, settings, "d", {"train": 3}, "m")  # noqa: E731
+    data = lib.data_digest(train, frame)
+    fingerprint = lambda config: lib.sweep_fingerprint(config, settings, data, "m")  # noqa: E731
     first = lib.run_sweep(configs, model, tokenizer, train, frame, settings, None, tmp_path, fingerprint)
     assert all(row["train_seconds"] > 0 for row in first)
     # the first step trains (no warm-up at learning rate 0), so the two learning rates give different losses
@@ -50,7 +51,7 @@ def test_rerun_skips_finished_configurations(lib, embedded_model, tmp_path, monk
     monkeypatch.setitem(lib.run_sweep.__globals__, "run_sweep_config", must_not_train)
     second = lib.run_sweep(configs, model, tokenizer, train, frame, settings, None, tmp_path, fingerprint)
     assert second == first
-    changed = lambda config: lib.config_fingerprint(config, {**settings, "seed": 7}, "d", {"train": 3}, "m")  # noqa: E731
+    changed = lambda config: lib.sweep_fingerprint(config, {**settings, "seed": 7}, data, "m")  # noqa: E731
     with pytest.raises(AssertionError, match="trained again"):
         lib.run_sweep(configs, model, tokenizer, train, frame, settings, None, tmp_path, changed)
 
@@ -59,13 +60,15 @@ def test_fingerprint_follows_the_training_recipe(lib, monkeypatch):
     device = {"device": "cpu", "device_name": "cpu", "dtype": "float32", "bf16": False, "fp16": False}
     settings = {**lib.build_run_settings({**lib.PARAM_DEFAULTS, "PROFILE": "smoke"}, device), "sweep_steps": 2}
     config = lib.sweep_configs(False)[0]
-    before = lib.config_fingerprint(config, settings, "d", {"train": 3}, "m")
-    assert before == lib.config_fingerprint(config, settings, "d", {"train": 3}, "m")
-    assert before != lib.config_fingerprint({**config, "learning_rate": 5e-4}, settings, "d", {"train": 3}, "m")
+    before = lib.sweep_fingerprint(config, settings, "d", "m")
+    assert before == lib.sweep_fingerprint(config, settings, "d", "m")
+    assert before != lib.sweep_fingerprint({**config, "learning_rate": 5e-4}, settings, "d", "m")
+    assert before != lib.sweep_fingerprint(config, settings, "other data", "m")
+    assert before != lib.sweep_fingerprint(config, settings, "d", "other model")
     with_warmup = lambda config, settings, run_dir: lib.sft_config(  # noqa: E731
         settings, run_dir, config["learning_rate"], max_steps=settings["sweep_steps"], warmup=0.05)
-    monkeypatch.setitem(lib.config_fingerprint.__globals__, "sweep_args", with_warmup)
-    assert before != lib.config_fingerprint(config, settings, "d", {"train": 3}, "m")  # saved runs are not reused
+    monkeypatch.setitem(lib.sweep_fingerprint.__globals__, "sweep_args", with_warmup)
+    assert before != lib.sweep_fingerprint(config, settings, "d", "m")  # saved runs are not reused
 
 
 def test_sweep_budget_is_capped_on_small_data_unless_explicit(lib, tokenizer):
