@@ -21,21 +21,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import medllm  # noqa: E402
 from conftest import QUESTIONS  # noqa: E402
+from test_export import greedy_answers, random_adapter  # noqa: E402
 
 lib = medllm.namespace()
 
 
 def answers(model, tokenizer, config):
-    """Answers to QUESTIONS with the given generation config."""
-    model.eval()
-    out = []
-    for question in QUESTIONS:
-        inputs = tokenizer.apply_chat_template(lib.build_messages(question), add_generation_prompt=True,
-                                               return_tensors="pt", return_dict=True)
-        with torch.no_grad():
-            ids = model.generate(**inputs, generation_config=config, use_cache=True)
-        out.append(tokenizer.decode(ids[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))
-    return out
+    """Answers to QUESTIONS with the given generation config (the test's helper)."""
+    return greedy_answers(lib, model, tokenizer, config, QUESTIONS)
 
 
 def same(a, b):
@@ -45,7 +38,7 @@ def same(a, b):
 
 def main():
     """Build the adapter, merge it in three precisions, convert to GGUF, and print what agrees."""
-    from peft import LoraConfig, PeftModel, get_peft_model
+    from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
     print(f"load before: {os.getloadavg()[0]:.2f}")
@@ -54,13 +47,7 @@ def main():
     model, tokenizer = lib.load_model_and_tokenizer(base_dir, "cpu", "float32")
     config = lib.decoding_config(model, tokenizer, lib.DECODING_GRID["no_repeat_ngram_size=4"], 32)
     base = answers(model, tokenizer, config)
-    torch.manual_seed(0)
-    wrapped = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear",
-                                               init_lora_weights=False, task_type="CAUSAL_LM"))
-    with torch.no_grad():
-        for name, parameter in wrapped.named_parameters():
-            if "lora_B" in name:
-                parameter.mul_(0.3)
+    wrapped = random_adapter(model)
     tuned = answers(wrapped, tokenizer, config)
     wrapped.save_pretrained(work / "adapter")
     tokenizer.save_pretrained(work / "adapter")

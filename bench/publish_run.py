@@ -14,11 +14,12 @@ import nbformat
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # reference_check: the suite's own check
 import medllm  # noqa: E402
 from reference_check import report_mismatches  # noqa: E402
 
-KEEP_SUFFIXES = {".csv", ".json", ".png", ".md", ".ipynb"}
-SKIP_PARTS = {"checkpoints"}
+KEEP_SUFFIXES = {".csv", ".json", ".png", ".md", ".ipynb", ".html"}
+SKIP_PARTS = {"checkpoints", "merged", "gguf", "space"}  # exports: weights, or copies of the adapter
 SKIP_NAMES = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"}
 TEXT_COLUMNS = {"metrics/predictions.csv": ["question", "reference"],
                 "metrics/knowledge_items.csv": ["question", "correct_answer", "options", "candidates", "choices"]}

@@ -16,6 +16,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the fuzz test's hostile strings
 import medllm  # noqa: E402
 import medllm.rails  # noqa: E402
 from test_rails_input import hostile_strings, turn_path  # noqa: E402

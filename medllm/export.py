@@ -177,8 +177,8 @@ def space_readme(config, hub_repo):
              "",
              "- **Run it here:** `python app.py` (it prints the local address).",
              "- **Put it online:** `hf auth login`, then `hf upload <your-name>/<space-name> . . --repo-type space` "
-             "from this folder (creates the Space, Gradio SDK, and uploads everything). A free CPU Space answers "
-             "slowly (a 1.1B model in fp32: a few words a second); a GPU Space is quicker.",
+             "from this folder (creates the Space, Gradio SDK, and uploads everything). On free CPU hardware the "
+             "answers come slowly (nothing here measured how slowly); GPU hardware is quicker.",
              "- `space_config.json` holds the base model, where the adapter is and the decoding settings chosen "
              "on the validation split.", ""]
     return "\n".join(lines)

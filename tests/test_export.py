@@ -29,22 +29,29 @@ def greedy_answers(lib, model, tokenizer, config=None, questions=QUESTIONS[:3]):
     return answers
 
 
-@pytest.fixture(scope="module")
-def saved_adapter(lib, embedded_model, tmp_path_factory):
-    """A LoRA adapter with random weights on every linear layer, saved with the tokenizer and the generation config
-    Section 5 would choose; returns (folder, base answers, fine-tuned answers in fp32), both with that config."""
+def random_adapter(model, seed=0):
+    """The model wrapped with a LoRA adapter on every linear layer whose weights are random (B scaled by 0.3: large
+    enough to change the answers, small enough to keep them sentences)."""
     from peft import LoraConfig, get_peft_model
 
-    model, tokenizer = embedded_model
-    config = lib.decoding_config(model, tokenizer, lib.DECODING_GRID["no_repeat_ngram_size=4"], 24)
-    base = greedy_answers(lib, model, tokenizer, config)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     wrapped = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear",
                                                init_lora_weights=False, task_type="CAUSAL_LM"))
     with torch.no_grad():
         for name, parameter in wrapped.named_parameters():
             if "lora_B" in name:
-                parameter.mul_(0.3)  # large enough to change answers, small enough to keep them sentences
+                parameter.mul_(0.3)
+    return wrapped
+
+
+@pytest.fixture(scope="module")
+def saved_adapter(lib, embedded_model, tmp_path_factory):
+    """A LoRA adapter with random weights on every linear layer, saved with the tokenizer and the generation config
+    Section 5 would choose; returns (folder, base answers, fine-tuned answers in fp32), both with that config."""
+    model, tokenizer = embedded_model
+    config = lib.decoding_config(model, tokenizer, lib.DECODING_GRID["no_repeat_ngram_size=4"], 24)
+    base = greedy_answers(lib, model, tokenizer, config)
+    wrapped = random_adapter(model)
     folder = tmp_path_factory.mktemp("export") / "final_adapter"
     try:
         tuned = greedy_answers(lib, wrapped, tokenizer, config)
