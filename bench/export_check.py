@@ -1,5 +1,7 @@
 """What merging and GGUF conversion keep: greedy answers of the merged model in each precision, and of the q8_0 file.
 
+tests/test_export.py uses two helpers from here: greedy_answers and random_adapter.
+
 Usage: python bench/export_check.py   (run alone; prints the load next to the times)
 
 On the embedded SmolLM2-135M-Instruct with a random LoRA adapter on every linear layer (B scaled by 0.3, so the
@@ -18,17 +20,45 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import medllm  # noqa: E402
-from conftest import QUESTIONS  # noqa: E402
-from test_export import greedy_answers, random_adapter  # noqa: E402
 
 lib = medllm.namespace()
 
 
+QUESTIONS = ["What does insulin do?", "Name a first-line drug for type 2 diabetes.",
+             "What is the most common cause of community-acquired pneumonia?", "What is anemia?"]
+
+
+def greedy_answers(lib, model, tokenizer, config=None, questions=QUESTIONS):
+    """Answers to the questions with a generation config (default: the model's own) and the training chat template."""
+    model.eval()
+    answers = []
+    for question in questions:
+        inputs = tokenizer.apply_chat_template(lib.build_messages(question), add_generation_prompt=True,
+                                               return_tensors="pt", return_dict=True)
+        with torch.no_grad():
+            out = model.generate(**inputs, generation_config=config or model.generation_config, use_cache=True)
+        answers.append(tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))
+    return answers
+
+
+def random_adapter(model, seed=0):
+    """The model with a random LoRA adapter on every linear layer (B × 0.3: answers change, still sentences)."""
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    wrapped = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear",
+                                               init_lora_weights=False, task_type="CAUSAL_LM"))
+    with torch.no_grad():
+        for name, parameter in wrapped.named_parameters():
+            if "lora_B" in name:
+                parameter.mul_(0.3)
+    return wrapped
+
+
 def answers(model, tokenizer, config):
-    """Answers to QUESTIONS with the given generation config (the test's helper)."""
-    return greedy_answers(lib, model, tokenizer, config, QUESTIONS)
+    """Answers to QUESTIONS with the given generation config."""
+    return greedy_answers(lib, model, tokenizer, config)
 
 
 def same(a, b):

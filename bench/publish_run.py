@@ -14,7 +14,6 @@ import nbformat
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # reference_check: the suite's own check
 import medllm  # noqa: E402
 from reference_check import report_mismatches  # noqa: E402
 

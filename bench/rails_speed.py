@@ -16,10 +16,9 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # the fuzz test's hostile strings
 import medllm  # noqa: E402
 import medllm.rails  # noqa: E402
-from test_rails_input import hostile_strings, turn_path  # noqa: E402
+from hostile_inputs import hostile_strings, turn_path  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 PARTS = ["red_flags_frozen.csv", "red_flags_part_c.csv", "red_flags_validation.csv", "red_flags_dev.csv",

@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the medllm package
 sys.path.insert(0, str(ROOT / "scripts"))  # fake_devices, shared with scripts/gpu_check.py
+sys.path.insert(0, str(ROOT / "bench"))  # shared with the benchmarks: reference_check, hostile_inputs, export_check
 SHARED_DATA = ROOT.parent / "shared" / "data" / "medical_meadow_wikidoc_patient_information.json"
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 

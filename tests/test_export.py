@@ -11,37 +11,9 @@ import urllib.error
 import pytest
 import torch
 from conftest import QUESTIONS
+from export_check import greedy_answers, random_adapter
 
 FAKE_TOKEN = "hf_export_test_token_never_printed"
-
-
-def greedy_answers(lib, model, tokenizer, config=None, questions=QUESTIONS[:3]):
-    """Answers to the questions with a generation config (default: the model's own), rendered with the chat
-    template used in training."""
-    model.eval()
-    answers = []
-    for question in questions:
-        inputs = tokenizer.apply_chat_template(lib.build_messages(question), add_generation_prompt=True,
-                                               return_tensors="pt", return_dict=True)
-        with torch.no_grad():
-            out = model.generate(**inputs, generation_config=config or model.generation_config, use_cache=True)
-        answers.append(tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))
-    return answers
-
-
-def random_adapter(model, seed=0):
-    """The model wrapped with a LoRA adapter on every linear layer whose weights are random (B scaled by 0.3: large
-    enough to change the answers, small enough to keep them sentences)."""
-    from peft import LoraConfig, get_peft_model
-
-    torch.manual_seed(seed)
-    wrapped = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear",
-                                               init_lora_weights=False, task_type="CAUSAL_LM"))
-    with torch.no_grad():
-        for name, parameter in wrapped.named_parameters():
-            if "lora_B" in name:
-                parameter.mul_(0.3)
-    return wrapped
 
 
 @pytest.fixture(scope="module")

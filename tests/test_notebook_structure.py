@@ -111,7 +111,7 @@ def test_no_module_imports_another_modules_private_names():
 
 
 def test_tools_bench_and_scripts_depend_on_the_package_not_on_tests():
-    code_from_tests = re.compile(r'import nbload|sys\.path\.insert\([^)]*"tests"\)')  # reading tests/data is fine
+    code_from_tests = re.compile(r'import nbload|sys\.path\.insert\(.*"tests"|^from (conftest|test_\w+) import', re.M)
     users = [path.relative_to(ROOT).as_posix() for folder in ("tools", "bench", "scripts")
              for path in (ROOT / folder).rglob("*.py") if code_from_tests.search(path.read_text())]
     assert users == []
