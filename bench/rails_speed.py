@@ -9,7 +9,6 @@ Messages: every benchmark part (real wordings, 9-1,100 characters) and the fuzz 
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import medllm  # noqa: E402
 import medllm.rails  # noqa: E402
-from hostile_inputs import hostile_strings, turn_path  # noqa: E402
+from hostile_inputs import cold_seconds, hostile_strings, turn_path  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 PARTS = ["red_flags_frozen.csv", "red_flags_part_c.csv", "red_flags_validation.csv", "red_flags_dev.csv",
@@ -27,14 +26,7 @@ PARTS = ["red_flags_frozen.csv", "red_flags_part_c.csv", "red_flags_validation.c
 
 def timings(lib, messages):
     """Milliseconds of the turn path for each message, caches cleared before each."""
-    out = []
-    for message in messages:
-        lib.red_flag_findings.cache_clear()
-        lib.concept_hits.cache_clear()
-        start = time.perf_counter()
-        turn_path(lib, message)
-        out.append((time.perf_counter() - start) * 1000)
-    return out
+    return [cold_seconds(lib, message) * 1000 for message in messages]
 
 
 def main():

@@ -1,4 +1,4 @@
-"""Take it with you: merged 16-bit weights, a GGUF file, a Hugging Face Space folder, the Hub upload, REPORT.html."""
+"""Take it with you: merged weights, a GGUF file, a Hugging Face Space folder, the Hub upload, REPORT.html."""
 
 
 import base64
@@ -153,10 +153,12 @@ SPACE_REQUIREMENTS = ["transformers", "peft", "accelerate", "google-re2", "ftfy"
 
 def space_requirements():
     """The Space's requirements.txt lines: torch plus the notebook's own ranges for what the app imports."""
-    from .install import REQUIREMENTS
+    from packaging.requirements import Requirement
 
-    by_name = {line.split(">")[0].split("=")[0].split("<")[0]: line for line in REQUIREMENTS}
-    return ["torch", *(by_name[name] for name in SPACE_REQUIREMENTS)]
+    from .install import REQUIREMENTS, canonical_name
+
+    by_name = {canonical_name(Requirement(line).name): line for line in REQUIREMENTS}
+    return ["torch", *(by_name[canonical_name(name)] for name in SPACE_REQUIREMENTS)]
 
 
 def space_readme(config, hub_repo):
@@ -278,9 +280,8 @@ body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; max-widt
 table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.9em; max-width: 100%; }
 th, td { border: 1px solid #bbb; padding: 0.2rem 0.4rem; vertical-align: top; text-align: left;
          overflow-wrap: break-word; }
-th { font-size: 0.9em; overflow-wrap: anywhere; }  /* long column names may break; numbers never do */
+th { font-size: 0.9em; overflow-wrap: anywhere; background: #f0f0f0; }  /* column names may break, numbers never */
 p, li { overflow-wrap: anywhere; }
-th { background: #f0f0f0; }
 img { max-width: 100%; height: auto; }
 code { background: #f4f4f4; padding: 0 0.2em; overflow-wrap: anywhere; }
 pre { white-space: pre-wrap; }

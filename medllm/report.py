@@ -75,6 +75,12 @@ def _png(path):
     return Path(path).stat().st_size > 1000, "is not a plot (under 1 kB)"
 
 
+def _report_html_ok(path):
+    """(ok, reason): a rendered table and at least one embedded plot."""
+    text = Path(path).read_text()
+    return "<table>" in text and 'src="data:image/png;base64,' in text, "has no table or no embedded plot"
+
+
 def _split_ok(path):
     """(ok, reason): train, val and test splits, each non-empty."""
     table = _read_csv(path)
@@ -124,8 +130,7 @@ RUBRIC = [
     ("7. Submission checklist & demo",
      "Every deliverable verified against this run's files; the run written up as a report; a demo guide.",
      {"REPORT.md": lambda p: ("## 5. Evaluation" in Path(p).read_text(), "has no evaluation section"),
-      "REPORT.html": lambda p: ("<table>" in Path(p).read_text() and 'src="data:image/png;base64,' in
-                                Path(p).read_text(), "has no table or no embedded plot")}),
+      "REPORT.html": _report_html_ok}),
 ]
 
 
@@ -596,8 +601,8 @@ def model_card(results_dir, merged=False):
     generation = _read_json(out / "models" / "final_adapter" / "generation_config.json")
     if generation:
         lines.insert(-1, f"- **Decoding:** `{(config.get('decoding') or {}).get('chosen')}`, chosen on the validation "
-                         f"split, at most {generation.get('max_new_tokens')} new tokens; `generation_config.json` next "
-                         "to the adapter holds it (transformers loads it with `GenerationConfig.from_pretrained`).")
+                         f"split, at most {generation.get('max_new_tokens')} new tokens; `generation_config.json` in "
+                         "this folder holds it (transformers loads it with `GenerationConfig.from_pretrained`).")
     if results is not None and len(results):
         lines += ["## Measured on the held-out test split", "",
                   md_table(results[["metric", "base", "fine_tuned", "difference", "ci95_low", "ci95_high", "n"]]), ""]

@@ -47,8 +47,9 @@ def export_list(value):
         return []
     if not isinstance(value, (str, list, tuple)):
         raise ValueError(f'EXPORT is {value!r}: give a list such as ["merged", "gguf"], or [] for none.')
-    names = [part.strip().lower() for part in (value.split(",") if isinstance(value, str) else value)]
-    names = [name for name in names if name]
+    if isinstance(value, str):
+        value = parse_env_value(value, []) or []  # "merged, gguf" as MEDLLM_EXPORT gives it
+    names = [str(name).strip().lower() for name in value if str(name).strip()]
     unknown = [name for name in names if name not in EXPORT_CHOICES]
     if unknown:
         raise ValueError(f"EXPORT has {unknown}, which it does not know: choose from {list(EXPORT_CHOICES)}, "

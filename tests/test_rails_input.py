@@ -9,11 +9,10 @@ machine.
 """
 
 import importlib.util
-import time
 
 import pytest
 from conftest import patch_everywhere
-from hostile_inputs import hostile_strings, turn_path
+from hostile_inputs import cold_seconds, hostile_strings, turn_path
 
 @pytest.fixture(params=["re2", "re"])
 def engine(lib, request, monkeypatch):
@@ -26,15 +25,6 @@ def engine(lib, request, monkeypatch):
     turn_path(lib, "warm-up: compile every pattern once")
     yield request.param
     lib.compile_rx.cache_clear()
-
-
-def cold_seconds(lib, message):
-    """Seconds of one run of the turn path with both caches cleared first, so it includes the whole work."""
-    lib.red_flag_findings.cache_clear()
-    lib.concept_hits.cache_clear()
-    start = time.perf_counter()
-    turn_path(lib, message)
-    return time.perf_counter() - start
 
 
 def test_hostile_strings_cost_linear_time_on_the_turn_path(lib, engine):
